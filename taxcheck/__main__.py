@@ -1,0 +1,3 @@
+from taxcheck.cli import main
+
+main()

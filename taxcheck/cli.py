@@ -1,0 +1,273 @@
+"""The command line. Thin: parse, call one function, turn errors into one line and an exit code.
+
+Only typer is imported at start-up; each command imports what it needs, so ``--help``,
+``suites`` and ``validate`` never load an SDK.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(
+    name="taxcheck",
+    help=(
+        "Measure the alignment tax of language models: benign requests refused, hedging, "
+        "capability lost and sycophancy, beside the safety bought (harmful requests refused).\n\n"
+        "Start with:  taxcheck run -m openai:gpt-4o-mini -b openai:gpt-4o"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+suites_app = typer.Typer(help="List the built-in suites, or show one.", no_args_is_help=False)
+app.add_typer(suites_app, name="suites")
+
+
+def _fail(message: str, code: int) -> None:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _guard(fn, *args, **kwargs) -> int:
+    """Run a command body; user errors become one red line and their exit code."""
+    from taxcheck.errors import TaxcheckError, UserError
+
+    try:
+        return fn(*args, **kwargs) or 0
+    except UserError as exc:
+        _fail(str(exc), exc.exit_code)
+    except TaxcheckError as exc:
+        _fail(str(exc), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+# --------------------------------------------------------------------------- run
+
+ModelOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("-m", "--model", help="Model to test, PROVIDER:MODEL (repeat for several). Providers: openai, anthropic, ollama, vllm, llamacpp, lmstudio, or your own --endpoint. Add #completions for a base model."),
+]
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  taxcheck run -m openai:gpt-4o-mini -m anthropic:claude-haiku-4-5 -b openai:gpt-4o\n\n"
+        "  taxcheck run -m vllm:my-model -b vllm:my-base#completions -s standard --limit 200\n\n"
+        "  taxcheck run -m openai:new -b openai:old -f json --fail-over over_refusal=5 > result.json\n\n"
+        "Exit codes: 0 done, 1 a --fail-over gate tripped, 2 bad usage or input, "
+        "3 some items failed after retries, 130 interrupted (rerun to resume)."
+    )
+)
+def run(
+    model: ModelOpt = None,
+    baseline: Annotated[Optional[str], typer.Option("-b", "--baseline", help="Model the taxes are measured against (same spec form as -m).")] = None,
+    suite: Annotated[Optional[list[str]], typer.Option("-s", "--suite", help="Built-in suite name, a suite .jsonl file, or FORMAT:FILE to import on the fly (xstest, orbench, sycophancy-eval, mmlu, gsm8k, humaneval). Repeatable. Default: quick.")] = None,
+    judge: Annotated[Optional[str], typer.Option("--judge", help="Model spec of an LLM judge that grades beside the rules.")] = None,
+    concurrency: Annotated[int, typer.Option("-j", "--concurrency", help="Requests in flight per endpoint (backs off on 429s).")] = 16,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Seeded, stratified sample of N items (pairs kept whole).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --limit.")] = 0,
+    samples: Annotated[int, typer.Option("--samples", help="Ask each item K times (temperature defaults to 0.7 when K > 1).")] = 1,
+    temperature: Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature (default 0, or 0.7 with --samples > 1).")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Cap on each answer's length.")] = 512,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds before one request is abandoned (and retried).")] = 60.0,
+    retries: Annotated[int, typer.Option("--retries", help="Retries per request on 429, 5xx, timeouts (never on 400/401/403/404).")] = 4,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Run file (JSONL). Default: taxcheck-runs/RUN_ID.jsonl; rerunning the same command resumes it.")] = None,
+    fmt: Annotated[str, typer.Option("-f", "--format", help="table, json, markdown or csv (on stdout).")] = "table",
+    fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", help="DIM=PP: exit 1 when a candidate's tax on DIM is confidently above PP percentage points. Repeatable.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print calls, cache hits, token and cost estimates per model; send nothing.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")] = False,
+    endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL: an OpenAI-compatible endpoint usable as NAME:MODEL; its key comes from NAME_API_KEY.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml with [endpoints.NAME] tables (default: ./taxcheck.toml if present).")] = None,
+) -> None:
+    """Ask the models the suite's questions, grade the answers, print the tax table."""
+    from taxcheck.run_cmd import RunOptions, execute
+
+    opts = RunOptions(
+        models=list(model or []),
+        baseline=baseline,
+        suites=list(suite or ["quick"]),
+        judge=judge,
+        concurrency=concurrency,
+        limit=limit,
+        seed=seed,
+        samples=samples,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        timeout=timeout,
+        retries=retries,
+        output=output,
+        fmt=fmt,
+        fail_over=list(fail_over or []),
+        dry_run=dry_run,
+        no_cache=no_cache,
+        endpoints=list(endpoint or []),
+        config=config,
+    )
+    raise typer.Exit(_guard(execute, opts, sys.argv))
+
+
+# --------------------------------------------------------------------------- report
+
+
+@app.command(
+    epilog="Examples:\n\n  taxcheck report taxcheck-runs/3f2a9c1b7d4e.jsonl\n\n  taxcheck report run.jsonl -f markdown -o tax.md"
+)
+def report(
+    run_file: Annotated[Path, typer.Argument(help="A run file written by taxcheck run.")],
+    fmt: Annotated[str, typer.Option("-f", "--format", help="table, json, markdown or csv.")] = "table",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+    fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", help="DIM=PP gates, as in run.")] = None,
+) -> None:
+    """Re-render a saved run (rules are re-applied; no model is asked again)."""
+
+    def body() -> int:
+        from taxcheck.pipeline import build_report, emit, parse_gates
+        from taxcheck.runfile import read_run
+
+        gates = parse_gates(list(fail_over or []))
+        data = read_run(run_file, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+        rep = build_report(data, run_file, gates=gates)
+        emit(rep, fmt, output)
+        if any(g.tripped_by for g in rep.meta.gates):
+            return 1
+        return 3 if any(rep.table.failures.values()) else 0
+
+    raise typer.Exit(_guard(body))
+
+
+# --------------------------------------------------------------------------- suites
+
+
+@suites_app.callback(invoke_without_command=True)
+def suites_list(
+    ctx: typer.Context,
+    models: Annotated[int, typer.Option("--models", help="Models per run, to count calls.")] = 1,
+) -> None:
+    """List built-in suites: items, calls per model and dimensions fed.
+
+    Example: taxcheck suites; taxcheck suites show quick
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+
+    def body() -> int:
+        from taxcheck.suite_info import print_suite_list
+
+        print_suite_list(models)
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+@suites_app.command("show")
+def suites_show(
+    name: Annotated[str, typer.Argument(help="Built-in suite name or a suite file.")],
+    examples: Annotated[int, typer.Option("--examples", help="Sample items to print.")] = 3,
+) -> None:
+    """Per-dimension and per-type counts of one suite, and a few sample items."""
+
+    def body() -> int:
+        from taxcheck.suite_info import print_suite_detail
+
+        print_suite_detail(name, examples)
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+# --------------------------------------------------------------------------- validate
+
+
+@app.command(epilog="Example:\n\n  taxcheck validate my-suite.jsonl && taxcheck run -m openai:gpt-4o-mini -s my-suite.jsonl")
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Suite files (.jsonl) to check.")],
+) -> None:
+    """Check suite files; print every problem as file:line: message (exit 2 if any)."""
+
+    def body() -> int:
+        from taxcheck.suite import parse_lines
+
+        bad = 0
+        for f in files:
+            try:
+                data = f.read_bytes()
+            except OSError as exc:
+                print(f"{f}: cannot read ({exc.strerror})")
+                bad += 1
+                continue
+            items, problems = parse_lines(data.splitlines(), str(f))
+            for p in problems:
+                print(p)
+            if not items and not problems:
+                print(f"{f}: the suite has no items")
+                problems = ["empty"]
+            bad += bool(problems)
+            if not problems:
+                print(f"{f}: ok, {len(items)} items", file=sys.stderr)
+        return 2 if bad else 0
+
+    raise typer.Exit(_guard(body))
+
+
+# --------------------------------------------------------------------------- import
+
+
+@app.command("import", epilog="Example:\n\n  taxcheck import xstest xstest_prompts.csv -o xstest.jsonl")
+def import_(
+    fmt: Annotated[str, typer.Argument(help="xstest, orbench, sycophancy-eval, mmlu, gsm8k or humaneval.")],
+    file: Annotated[Path, typer.Argument(help="The dataset file you downloaded.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Suite file to write.")],
+    expect: Annotated[Optional[str], typer.Option("--expect", help="orbench: comply or refuse, when the file name does not say.")] = None,
+) -> None:
+    """Turn a public dataset you downloaded into a taxcheck suite (nothing is downloaded)."""
+
+    def body() -> int:
+        from taxcheck.importers import iter_import, write_suite
+
+        options = {"expect": expect} if expect else {}
+        n = write_suite(iter_import(fmt, file, **options), output)
+        print(f"{output}: {n} items", file=sys.stderr)
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+# --------------------------------------------------------------------------- models
+
+
+@app.command(epilog="Example:\n\n  taxcheck models openai:gpt-4o-mini anthropic:claude-haiku-4-5 ollama:llama3.1")
+def models(
+    specs: Annotated[list[str], typer.Argument(help="Model specs to check.")],
+    endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL, as in run.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml, as in run.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per check.")] = 20.0,
+) -> None:
+    """Can each model be reached with its key? One line per spec (one tiny request each)."""
+
+    def body() -> int:
+        from taxcheck.reach import check_models
+
+        return check_models(specs, list(endpoint or []), config, timeout)
+
+    raise typer.Exit(_guard(body))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

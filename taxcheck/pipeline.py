@@ -1,0 +1,124 @@
+"""From a run file to a rendered report: the one path shared by ``run`` and ``report``.
+
+``run`` writes the run file and then reports it exactly as ``taxcheck report`` would,
+so the two can never disagree about a number.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taxcheck.aggregate import Table, build_table
+from taxcheck.errors import UserError
+from taxcheck.grading import grade_run
+from taxcheck.render import Gate, ReportMeta, print_table, render_csv, render_json, render_markdown
+from taxcheck.runfile import RunData
+
+FORMATS = ("table", "json", "markdown", "csv")
+
+
+def usage_from_run(data: RunData) -> dict[str, dict[str, Any]]:
+    """Usage per model over every call in the run file (earlier, interrupted invocations included)."""
+    from taxcheck.pricing import cost_usd
+
+    usage: dict[str, dict[str, Any]] = {}
+    for m in data.header.models:
+        usage[m] = {"requests": 0, "cached": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": None}
+    for rec in data.calls.values():
+        u = usage.get(rec.model)
+        if u is None or not rec.ok:
+            continue
+        if rec.cached:
+            u["cached"] += 1
+        else:
+            u["requests"] += 1
+            u["input_tokens"] += rec.input_tokens or 0
+            u["output_tokens"] += rec.output_tokens or 0
+    for m, u in usage.items():
+        u["cost_usd"] = cost_usd(m, u["input_tokens"], u["output_tokens"])
+    return usage
+
+
+def failures_from_run(data: RunData) -> dict[str, int]:
+    failures = {m: 0 for m in data.header.models}
+    for rec in data.calls.values():
+        if not rec.ok and rec.model in failures:
+            failures[rec.model] += 1
+    return failures
+
+
+def parse_gates(specs: list[str]) -> list[Gate]:
+    from taxcheck.aggregate import DIMENSION_NAMES
+
+    gates = []
+    for spec in specs:
+        dim, sep, pp = spec.partition("=")
+        if not sep:
+            raise UserError(f"--fail-over {spec!r}: expected DIM=PP, e.g. --fail-over over_refusal=5")
+        if dim not in DIMENSION_NAMES:
+            raise UserError(f"--fail-over {spec!r}: unknown dimension {dim!r}; one of {', '.join(DIMENSION_NAMES)}")
+        try:
+            allowance = float(pp)
+        except ValueError:
+            raise UserError(f"--fail-over {spec!r}: {pp!r} is not a number of percentage points") from None
+        gates.append(Gate(dim, allowance))
+    return gates
+
+
+def apply_gates(table: Table, gates: list[Gate]) -> None:
+    """A gate trips when the lower end of a candidate's tax interval is above the allowance."""
+    for gate in gates:
+        row = table.row(gate.dimension)
+        gate.tripped_by = []
+        if row is None:
+            continue
+        for model, tax in row.tax.items():
+            if tax.n and tax.ci_low * 100 > gate.allowance_pp:
+                gate.tripped_by.append(model)
+
+
+@dataclass
+class Report:
+    table: Table
+    meta: ReportMeta
+
+
+def build_report(data: RunData, results_file: Path, gates: list[Gate] | None = None, notes: list[str] | None = None) -> Report:
+    grades = grade_run(data)
+    header = data.header
+    samples = int(header.params.get("samples", 1))
+    table = build_table(data, grades, header.models, header.baseline, samples, failures_from_run(data))
+    meta = ReportMeta(
+        run_id=header.run_id,
+        results_file=str(results_file),
+        usage=usage_from_run(data),
+        gates=list(gates or []),
+        notes=list(notes or []),
+    )
+    apply_gates(table, meta.gates)
+    return Report(table, meta)
+
+
+def emit(report: Report, fmt: str, output: Path | None = None) -> None:
+    """Write the report to ``output`` or stdout; only the document goes to stdout."""
+    if fmt not in FORMATS:
+        raise UserError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    if fmt == "table":
+        from rich.console import Console
+
+        if output is not None:
+            with open(output, "w", encoding="utf-8") as fh:
+                print_table(report.table, report.meta, Console(file=fh, width=200, no_color=True))
+            return
+        console = Console(file=sys.stdout) if sys.stdout.isatty() else Console(file=sys.stdout, width=200)
+        print_table(report.table, report.meta, console)
+        return
+    text = {"json": render_json, "markdown": render_markdown, "csv": render_csv}[fmt](report.table, report.meta)
+    if output is not None:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()

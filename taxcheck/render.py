@@ -1,0 +1,222 @@
+"""Rendering a tax table: rich for terminals, and JSON / Markdown / CSV for scripts.
+
+The JSON document is a public interface (DESIGN §5, README "JSON output"): keys are only
+ever added, never renamed or removed. Rates and taxes are fractions in JSON (0.12) and
+percentage points in the human formats (+12.0).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from taxcheck import __version__
+from taxcheck.aggregate import Table, TaxCell
+
+SIG_STYLE = {"cost": "bold red", "bonus": "bold green", "unclear": "yellow"}
+
+
+@dataclass
+class Gate:
+    dimension: str
+    allowance_pp: float
+    tripped_by: list[str] = field(default_factory=list)  # candidate specs
+
+
+@dataclass
+class ReportMeta:
+    run_id: str
+    results_file: str
+    usage: dict[str, dict[str, Any]]
+    gates: list[Gate] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # footer lines: interruptions, auth failures
+    agreement: dict[str, Any] | None = None
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, 6)
+
+
+def pct(x: float) -> str:
+    return "—" if x is None or math.isnan(x) else f"{x * 100:.1f}"
+
+
+def score_text(value: float, low: float, high: float, n: int) -> str:
+    if n == 0 or math.isnan(value):
+        return "— (0)"
+    half = (high - low) / 2
+    return f"{value * 100:.1f}% ±{half * 100:.1f} ({n})"
+
+
+def tax_text(t: TaxCell) -> str:
+    if t.n == 0 or math.isnan(t.value):
+        return "— (0)"
+    return f"{t.value * 100:+.1f} [{t.ci_low * 100:+.1f}, {t.ci_high * 100:+.1f}]"
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
+    rows = []
+    for row in table.rows:
+        rows.append(
+            {
+                "dimension": row.dimension.name,
+                "direction": row.dimension.direction,
+                "n": row.n,
+                "low_n": row.low_n,
+                "scores": {
+                    m: {"value": _num(c.value), "n": c.n, "ci_low": _num(c.ci_low), "ci_high": _num(c.ci_high)}
+                    for m, c in row.scores.items()
+                },
+                "tax": {
+                    m: {
+                        "value": _num(t.value),
+                        "n": t.n,
+                        "ci_low": _num(t.ci_low),
+                        "ci_high": _num(t.ci_high),
+                        "p_value": _num(t.p_value),
+                        "significance": t.significance,
+                    }
+                    for m, t in row.tax.items()
+                },
+            }
+        )
+    doc: dict[str, Any] = {
+        "taxcheck_version": __version__,
+        "run_id": meta.run_id,
+        "results_file": meta.results_file,
+        "baseline": table.baseline,
+        "models": table.models,
+        "rows": rows,
+        "failures": table.failures,
+        "usage": meta.usage,
+        "gates": [
+            {"dimension": g.dimension, "allowance_pp": g.allowance_pp, "tripped": bool(g.tripped_by), "tripped_by": g.tripped_by}
+            for g in meta.gates
+        ],
+    }
+    if meta.agreement is not None:
+        doc["agreement"] = meta.agreement
+    return doc
+
+
+def render_json(table: Table, meta: ReportMeta) -> str:
+    return json.dumps(to_document(table, meta), indent=2, ensure_ascii=False, allow_nan=False)
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def rich_table(table: Table):
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    t = RichTable(title="taxcheck: alignment tax", title_justify="left", header_style="bold", show_lines=False)
+    t.add_column("dimension", no_wrap=True)
+    t.add_column("better", no_wrap=True)
+    for m in table.models:
+        t.add_column(m + (" (baseline)" if m == table.baseline else ""), justify="right", no_wrap=True)
+    candidates = [m for m in table.models if m != table.baseline] if table.baseline else []
+    for m in candidates:
+        t.add_column(f"tax {m}", justify="right", no_wrap=True)
+    for row in table.rows:
+        name = Text(row.dimension.name)
+        if row.low_n:
+            name.append(" low n", style="dim italic")
+        cells: list[Any] = [name, "↓" if row.dimension.direction == "lower" else "↑"]
+        for m in table.models:
+            c = row.scores[m]
+            cells.append(score_text(c.value, c.ci_low, c.ci_high, c.n))
+        for m in candidates:
+            tc = row.tax[m]
+            cells.append(Text(tax_text(tc), style=SIG_STYLE[tc.significance] if tc.n else "dim"))
+        t.add_row(*cells)
+    return t
+
+
+def footer_lines(table: Table, meta: ReportMeta) -> list[tuple[str, str]]:
+    """(style, text) lines under the table."""
+    lines: list[tuple[str, str]] = []
+    if table.baseline:
+        lines.append(("dim", "tax in percentage points vs the baseline, 95% paired interval; red: a confident cost, green: a confident bonus, yellow: not distinguishable from 0"))
+    low = [r.dimension.name for r in table.rows if r.low_n]
+    if low:
+        lines.append(("yellow", f"low n (< 30 items): {', '.join(low)}"))
+    failed = {m: n for m, n in table.failures.items() if n}
+    if failed:
+        lines.append(("red", "failed after retries (excluded from n): " + ", ".join(f"{m} {n}" for m, n in failed.items())))
+    for m, u in meta.usage.items():
+        cost = u.get("cost_usd")
+        cost_s = f", ${cost:.4f}" if isinstance(cost, (int, float)) else ", cost unknown"
+        lines.append(("dim", f"{m}: {u['requests']} requests, {u['cached']} cached, {u['input_tokens']} in / {u['output_tokens']} out tokens{cost_s}"))
+    for g in meta.gates:
+        if g.tripped_by:
+            lines.append(("bold red", f"GATE TRIPPED {g.dimension} > {g.allowance_pp:g} pp: {', '.join(g.tripped_by)}"))
+        else:
+            lines.append(("green", f"gate ok {g.dimension} <= {g.allowance_pp:g} pp"))
+    for note in meta.notes:
+        lines.append(("yellow", note))
+    lines.append(("dim", f"run file: {meta.results_file}"))
+    return lines
+
+
+def print_table(table: Table, meta: ReportMeta, console) -> None:
+    from rich.text import Text
+
+    console.print(rich_table(table))
+    for style, text in footer_lines(table, meta):
+        console.print(Text(text, style=style))
+
+
+# --------------------------------------------------------------------------- markdown / csv
+
+
+def render_markdown(table: Table, meta: ReportMeta) -> str:
+    candidates = [m for m in table.models if m != table.baseline] if table.baseline else []
+    head = ["dimension", "better"] + [m + (" (baseline)" if m == table.baseline else "") for m in table.models]
+    head += [f"tax {m}" for m in candidates]
+    out = ["| " + " | ".join(_md(h) for h in head) + " |", "|" + "---|" * len(head)]
+    mark = {"cost": " 🔴 cost", "bonus": " 🟢 bonus", "unclear": ""}
+    for row in table.rows:
+        cells = [row.dimension.name + (" *(low n)*" if row.low_n else ""), "lower" if row.dimension.direction == "lower" else "higher"]
+        cells += [score_text(c.value, c.ci_low, c.ci_high, c.n) for c in (row.scores[m] for m in table.models)]
+        for m in candidates:
+            tc = row.tax[m]
+            text = tax_text(tc)
+            cells.append((f"**{text}**" if tc.significance != "unclear" else text) + mark[tc.significance])
+        out.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    out.append("")
+    for _style, text in footer_lines(table, meta):
+        out.append(f"- {_md(text)}")
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_csv(table: Table, meta: ReportMeta) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["dimension", "direction", "model", "baseline", "value", "n", "ci_low", "ci_high", "tax", "tax_n", "tax_ci_low", "tax_ci_high", "p_value", "significance", "low_n"])
+    for row in table.rows:
+        for m in table.models:
+            c = row.scores[m]
+            t = row.tax.get(m)
+            w.writerow(
+                [row.dimension.name, row.dimension.direction, m, table.baseline or "", _csvnum(c.value), c.n, _csvnum(c.ci_low), _csvnum(c.ci_high)]
+                + ([_csvnum(t.value), t.n, _csvnum(t.ci_low), _csvnum(t.ci_high), _csvnum(t.p_value), t.significance] if t else ["", "", "", "", "", ""])
+                + [str(row.low_n).lower()]
+            )
+    return buf.getvalue()
+
+
+def _csvnum(x: float) -> str:
+    v = _num(x)
+    return "" if v is None else f"{v:.6g}"

@@ -1,0 +1,302 @@
+"""``taxcheck run``: validate everything, send what is not yet recorded, report.
+
+The order matters for a user paying per token: every input (specs, keys, suites, gates,
+the output path, free disk) is checked before the first request, so a typo costs
+nothing; and every answer is on disk before the next is awaited, so an interruption
+costs nothing either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from taxcheck import __version__
+from taxcheck.errors import EXIT_FAILURES, EXIT_GATE, EXIT_OK, EXIT_USAGE, SuiteError, UserError
+from taxcheck.specs import ModelSpec, Registry, redact_url
+from taxcheck.suite import Suite, SuiteItem, resolve_suite
+
+EXIT_INTERRUPTED = 130
+MIN_FREE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
+class RunOptions:
+    models: list[str]
+    baseline: str | None = None
+    suites: list[str] = field(default_factory=lambda: ["quick"])
+    judge: str | None = None
+    concurrency: int = 16
+    limit: int | None = None
+    seed: int = 0
+    samples: int = 1
+    temperature: float | None = None
+    max_tokens: int = 512
+    timeout: float = 60.0
+    retries: int = 4
+    output: Path | None = None
+    fmt: str = "table"
+    fail_over: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    no_cache: bool = False
+    endpoints: list[str] = field(default_factory=list)
+    config: Path | None = None
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("TAXCHECK_RUNS_DIR") or "taxcheck-runs")
+
+
+def redact_argv(argv: list[str], secrets: list[str]) -> list[str]:
+    """The command line as recorded: secret values and URL credentials replaced."""
+    out = []
+    for arg in argv:
+        for s in secrets:
+            if len(s) >= 6 and s in arg:
+                arg = arg.replace(s, "***")
+        if "://" in arg:
+            prefix, sep, url = arg.rpartition("=") if "=" in arg.split("://")[0] else ("", "", arg)
+            arg = prefix + sep + redact_url(url)
+        out.append(arg)
+    return out
+
+
+def secret_values(registry: Registry) -> list[str]:
+    return [ep.api_key for ep in registry.endpoints.values() if ep.api_key and ep.api_key != "no-key"]
+
+
+def select_items(suites: list[Suite], limit: int | None, seed: int) -> list[SuiteItem]:
+    items: list[SuiteItem] = []
+    seen: dict[str, str] = {}
+    for suite in suites:
+        for item in suite.items:
+            if item.id in seen:
+                raise SuiteError([f"{suite.path}: item id {item.id!r} also in {seen[item.id]}; ids must be unique across the suites of a run"])
+            seen[item.id] = suite.path
+            items.append(item)
+    if limit is not None:
+        if limit < 1:
+            raise UserError("--limit must be at least 1")
+        from taxcheck.sampling import sample_items
+
+        items = sample_items(items, limit, seed)
+    return items
+
+
+def compute_run_id(models: list[ModelSpec], baseline: str | None, suites: list[Suite], params: dict) -> str:
+    blob = json.dumps(
+        {
+            "models": [[m.spec, m.endpoint.base_url, m.api] for m in models],
+            "baseline": baseline,
+            "suites": [s.sha256 for s in suites],
+            "params": params,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def check_writable(path: Path) -> None:
+    """Fail before the first request if the run file cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write the run file {path}: {exc.strerror or exc}; choose another with -o") from None
+    free = shutil.disk_usage(path.parent).free
+    if free < MIN_FREE_BYTES:
+        raise UserError(f"only {free // 1024} KiB free where the run file goes ({path.parent}); free some space or choose another -o")
+
+
+def execute(opts: RunOptions, argv: list[str]) -> int:
+    from rich.console import Console
+
+    from taxcheck.cache import Cache, default_cache_dir
+    from taxcheck.clients import Params
+    from taxcheck.pipeline import FORMATS, build_report, emit, parse_gates
+    from taxcheck.runfile import RunWriter, read_run
+
+    err = Console(stderr=True, highlight=False)
+
+    def warn(msg: str) -> None:
+        err.print(f"[yellow]warning:[/] {msg}", markup=True, highlight=False, soft_wrap=True)
+
+    # ---- 1. validate everything before the first request
+    if opts.fmt not in FORMATS:
+        raise UserError(f"-f {opts.fmt!r}: one of {', '.join(FORMATS)} (html: use `taxcheck report RUN.jsonl -f html`)")
+    if opts.concurrency < 1:
+        raise UserError("-j must be at least 1")
+    if opts.samples < 1:
+        raise UserError("--samples must be at least 1")
+    if opts.retries < 0:
+        raise UserError("--retries must be 0 or more")
+    if opts.max_tokens < 1:
+        raise UserError("--max-tokens must be at least 1")
+    if opts.timeout <= 0:
+        raise UserError("--timeout must be positive")
+    if not opts.models and not opts.baseline:
+        raise UserError("give at least one model: -m openai:gpt-4o-mini")
+    registry = Registry.load(opts.endpoints, opts.config)
+    specs: list[ModelSpec] = []
+    names = ([opts.baseline] if opts.baseline else []) + list(opts.models)
+    for name in names:
+        if name not in [s.spec for s in specs]:
+            specs.append(registry.resolve(name))
+    if opts.judge:
+        registry.resolve(opts.judge)
+    gates = parse_gates(opts.fail_over)
+    if gates and not opts.baseline:
+        raise UserError("--fail-over compares against a baseline: add -b SPEC")
+    if gates and len(specs) < 2:
+        raise UserError("--fail-over needs a candidate besides the baseline: add -m SPEC")
+    suites = [resolve_suite(ref) for ref in opts.suites]
+    items = select_items(suites, opts.limit, opts.seed)
+    temperature = opts.temperature if opts.temperature is not None else (0.0 if opts.samples == 1 else 0.7)
+    if opts.samples > 1 and temperature == 0:
+        warn("--samples > 1 at temperature 0 asks the same question K times for the same answer")
+    params = Params(temperature=temperature, max_tokens=opts.max_tokens)
+    run_params = {
+        "temperature": temperature,
+        "max_tokens": opts.max_tokens,
+        "samples": opts.samples,
+        "limit": opts.limit,
+        "seed": opts.seed,
+    }
+    run_id = compute_run_id(specs, opts.baseline, suites, run_params)
+    out = opts.output or default_runs_dir() / f"{run_id}.jsonl"
+
+    cache = Cache(None if opts.no_cache else default_cache_dir(), warn=warn)
+
+    from taxcheck.runner import RunPlan
+
+    done = {}
+    existing = None
+    if out.exists() and out.stat().st_size > 0:
+        existing = read_run(out, warn=warn)
+        if existing.header.run_id != run_id:
+            raise UserError(
+                f"{out} holds a different run (models, suites or sampling differ); "
+                f"choose another -o, or delete it to start over"
+            )
+        done = {k: r for k, r in existing.calls.items()}
+    plan = RunPlan(
+        models=specs,
+        items=items,
+        samples=opts.samples,
+        params=params,
+        concurrency=opts.concurrency,
+        timeout_s=opts.timeout,
+        retries=opts.retries,
+        done=done,
+    )
+    if opts.dry_run:
+        from taxcheck.estimate import print_dry_run
+
+        print_dry_run(plan, cache, out)
+        cache.close()
+        return EXIT_OK
+
+    check_writable(out)
+    writer = RunWriter(out)
+    writer.open()
+    try:
+        if existing is None:
+            header = {
+                "type": "header",
+                "format": 1,
+                "taxcheck_version": __version__,
+                "run_id": run_id,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": redact_argv(argv, secret_values(registry)),
+                "models": [s.spec for s in specs],
+                "baseline": opts.baseline,
+                "suites": [{"name": s.name, "path": s.path, "sha256": s.sha256, "items": len(s.items)} for s in suites],
+                "params": run_params,
+                "endpoints": {s.spec: {"url": s.endpoint.display_url, "wire": s.endpoint.wire, "api": s.api} for s in specs},
+            }
+            writer.write(header)
+            for item in items:
+                writer.write({"type": "item", **item.model_dump(exclude_none=True, exclude_defaults=True)})
+        elif existing.dropped_torn_line:
+            pass  # RunWriter.open() already cut the torn tail
+        outcome, interrupted = _send(plan, cache, writer, err, warn)
+    finally:
+        writer.close()
+        cache.close()
+
+    if interrupted:
+        err.print(
+            f"[bold yellow]Interrupted.[/] Finished calls are kept in {out}; "
+            f"rerun the same command to resume (add -o {out} if you gave none).",
+            highlight=False,
+        )
+        return EXIT_INTERRUPTED
+
+    notes = list(outcome.auth_failures.values()) if outcome else []
+    data = read_run(out, warn=warn)
+    from taxcheck.pipeline import build_report
+
+    report = build_report(data, out, gates=gates, notes=notes)
+    emit(report, opts.fmt)
+    if opts.fmt != "table":
+        err.print(f"run file: {out}", highlight=False)
+    if outcome and outcome.auth_failures:
+        return EXIT_USAGE
+    if any(g.tripped_by for g in report.meta.gates):
+        return EXIT_GATE
+    if any(report.table.failures.values()):
+        return EXIT_FAILURES
+    return EXIT_OK
+
+
+def _send(plan, cache, writer, err, warn):
+    """Run the event loop; returns (outcome or None, interrupted)."""
+    from taxcheck.runner import Runner
+
+    total = plan.total_calls()
+    already = plan.calls_done()
+    progress = None
+    task_id = None
+    if err.is_terminal and total > already:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        progress = Progress(
+            TextColumn("[bold]calls"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+        )
+        task_id = progress.add_task("calls", total=total, completed=already, rate="")
+
+    def on_call(rec) -> None:
+        if progress is not None:
+            progress.advance(task_id)
+
+    runner = Runner(plan, cache, writer, on_call=on_call, on_warning=warn)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        try:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        except (NotImplementedError, RuntimeError):
+            pass
+        return await runner.run()
+
+    if progress is not None:
+        progress.start()
+    try:
+        outcome = asyncio.run(main())
+        return outcome, False
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return None, True
+    finally:
+        if progress is not None:
+            progress.stop()

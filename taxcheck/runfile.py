@@ -1,0 +1,214 @@
+"""The run file: everything a run did, one JSON line at a time.
+
+Layout (a public interface: users' scripts parse it)::
+
+    {"type": "header", ...}      what was asked: version, command (secrets redacted), models, suites
+    {"type": "item", ...}        every suite item of the run, so the file alone can be re-reported
+    {"type": "call", ...}        one finished request (success or final failure), flushed as it lands
+    {"type": "verdict", ...}     a judge's grade of one call (added by --judge or regrade)
+
+Each line is written with a single ``write`` and flushed, so an interrupted run loses at
+most the line being written; the reader drops a torn last line with a warning, and the
+writer cuts it off before appending so that a resumed run never glues a new record onto
+half of an old one. Later lines win: a failed call that succeeds on a rerun is superseded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from taxcheck.errors import UserError
+from taxcheck.suite import SuiteItem
+
+FORMAT_VERSION = 1
+CallKey = tuple[str, str, int, int]  # model spec, item id, sample, turn
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SuiteRef(_Record):
+    name: str
+    path: str
+    sha256: str
+    items: int
+
+
+class RunHeader(_Record):
+    type: Literal["header"] = "header"
+    format: int = FORMAT_VERSION
+    taxcheck_version: str
+    run_id: str
+    created: str
+    command: list[str]
+    models: list[str]
+    baseline: str | None = None
+    suites: list[SuiteRef]
+    params: dict[str, Any]
+    endpoints: dict[str, dict[str, str]] = {}
+
+
+class CallRecord(_Record):
+    type: Literal["call"] = "call"
+    model: str
+    item: str
+    sample: int = 0
+    turn: int = 0
+    text: str | None = None
+    finish_reason: str | None = None
+    api_refusal: bool = False
+    served_model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached: bool = False
+    latency_ms: float | None = None
+    attempts: int = 1
+    error: dict[str, Any] | None = None
+
+    @property
+    def key(self) -> CallKey:
+        return (self.model, self.item, self.sample, self.turn)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.text is not None
+
+
+class VerdictRecord(_Record):
+    type: Literal["verdict"] = "verdict"
+    model: str
+    item: str
+    sample: int = 0
+    turn: int = 0
+    grader: str  # e.g. "judge:refusal"
+    judge: str
+    label: str | None = None  # None: unscored (see reason)
+    score: float | None = None
+    reason: str = ""
+
+    @property
+    def key(self) -> CallKey:
+        return (self.model, self.item, self.sample, self.turn)
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """One JSON line; lone surrogates survive as ``\\udXXX`` escapes instead of crashing."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class RunData:
+    """A run file, read back: the header, the items, and the latest record per call."""
+
+    header: RunHeader
+    items: dict[str, SuiteItem]
+    calls: dict[CallKey, CallRecord]
+    verdicts: dict[tuple[CallKey, str], VerdictRecord] = field(default_factory=dict)
+    dropped_torn_line: bool = False
+
+
+def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunData:
+    """Read a run file; problems name ``file:line``. A torn last line is dropped with a warning."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such run file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    header: RunHeader | None = None
+    items: dict[str, SuiteItem] = {}
+    calls: dict[CallKey, CallRecord] = {}
+    verdicts: dict[tuple[CallKey, str], VerdictRecord] = {}
+    torn = False
+    with fh:
+        lines = list(_lines(fh))
+    for idx, (lineno, raw, complete) in enumerate(lines):
+        last = idx == len(lines) - 1
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not an object")
+            kind = data.get("type")
+            if kind == "header":
+                if header is not None:
+                    raise UserError(f"{path}:{lineno}: a second header; is this two run files concatenated?")
+                header = RunHeader.model_validate(data)
+                if header.format > FORMAT_VERSION:
+                    raise UserError(f"{path}: written by a newer taxcheck (format {header.format}); upgrade taxcheck")
+            elif kind == "item":
+                item = SuiteItem.model_validate({k: v for k, v in data.items() if k != "type"})
+                items[item.id] = item
+            elif kind == "call":
+                rec = CallRecord.model_validate(data)
+                prev = calls.get(rec.key)
+                if prev is None or rec.ok or not prev.ok:
+                    calls[rec.key] = rec
+            elif kind == "verdict":
+                v = VerdictRecord.model_validate(data)
+                verdicts[(v.key, v.grader)] = v
+            else:
+                raise ValueError(f"unknown record type {kind!r}")
+        except (json.JSONDecodeError, ValueError, ValidationError, UnicodeDecodeError) as exc:
+            if isinstance(exc, UserError):
+                raise
+            if last and (not complete or isinstance(exc, json.JSONDecodeError)):
+                warn(f"{path}:{lineno}: dropped a torn last line (the run was interrupted mid-write)")
+                torn = True
+                continue
+            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise UserError(f"{path}:{lineno}: not a taxcheck run record ({reason})") from None
+        if header is None:
+            raise UserError(f"{path}:{lineno}: the first line must be the run header; is this a run file?")
+    if header is None:
+        raise UserError(f"{path}: empty run file (no header)")
+    return RunData(header=header, items=items, calls=calls, verdicts=verdicts, dropped_torn_line=torn)
+
+
+def _lines(fh) -> Iterator[tuple[int, str, bool]]:
+    for lineno, raw in enumerate(fh, start=1):
+        complete = raw.endswith(b"\n")
+        text = raw.decode("utf-8", errors="replace").strip()
+        if text:
+            yield lineno, text, complete
+
+
+class RunWriter:
+    """Appends records to a run file, one flushed line each."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = None
+
+    def open(self) -> None:
+        """Open for append, first cutting off a torn tail so new lines start clean."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+b")
+        size = fh.seek(0, os.SEEK_END)
+        if size:
+            fh.seek(max(0, size - 1))
+            if fh.read(1) != b"\n":
+                fh.seek(0)
+                data = fh.read()
+                cut = data.rfind(b"\n") + 1
+                fh.truncate(cut)
+                fh.seek(0, os.SEEK_END)
+        self._fh = fh
+
+    def write(self, record: dict[str, Any]) -> None:
+        assert self._fh is not None, "RunWriter.open() first"
+        line = (dumps(record) + "\n").encode("utf-8", errors="backslashreplace")
+        self._fh.write(line)
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

@@ -1,0 +1,231 @@
+"""Sending a run: items x models x samples through one asyncio loop.
+
+Each endpoint gets one SDK client, an adaptive concurrency limit and ``-j`` workers that
+pull work from a shared iterator, so memory stays flat however big the suite is (no task
+per call). A unit of work is one (model, item, sample) conversation: a two-turn item sends
+its second turn with the model's first answer in the history, inside the same unit.
+
+Every finished call is written to the run file at once (after the cache), so an
+interruption loses only requests in flight, and a rerun skips what is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from taxcheck.cache import Cache, cache_key
+from taxcheck.clients import Completion, EndpointClient, Params
+from taxcheck.errors import CallError
+from taxcheck.limits import AdaptiveLimit
+from taxcheck.retry import backoff_delay
+from taxcheck.runfile import CallKey, CallRecord, RunWriter
+from taxcheck.specs import ModelSpec
+from taxcheck.suite import SuiteItem
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    cached: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    failed: int = 0
+    retries: int = 0
+
+
+@dataclass
+class RunOutcome:
+    usage: dict[str, Usage]
+    auth_failures: dict[str, str] = field(default_factory=dict)  # model spec -> one-line reason
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class Unit:
+    model: ModelSpec
+    item: SuiteItem
+    sample: int
+
+
+@dataclass
+class RunPlan:
+    models: list[ModelSpec]
+    items: list[SuiteItem]
+    samples: int
+    params: Params
+    concurrency: int
+    timeout_s: float
+    retries: int
+    done: dict[CallKey, CallRecord]
+
+    def units(self, model_filter: Callable[[ModelSpec], bool] = lambda _m: True) -> Iterator[Unit]:
+        """Units not yet finished, item-major so that all models progress together."""
+        for item in self.items:
+            turns = 2 if item.turns is not None else 1
+            for sample in range(self.samples):
+                for model in self.models:
+                    if not model_filter(model):
+                        continue
+                    if all(
+                        (rec := self.done.get((model.spec, item.id, sample, t))) is not None and rec.ok
+                        for t in range(turns)
+                    ):
+                        continue
+                    yield Unit(model, item, sample)
+
+    def total_calls(self) -> int:
+        per_item = sum(2 if i.turns is not None else 1 for i in self.items)
+        return per_item * self.samples * len(self.models)
+
+    def calls_done(self) -> int:
+        return sum(1 for rec in self.done.values() if rec.ok)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, CallError) and exc.retryable
+
+
+class Runner:
+    def __init__(
+        self,
+        plan: RunPlan,
+        cache: Cache,
+        writer: RunWriter,
+        on_call: Callable[[CallRecord], None] = lambda _r: None,
+        on_warning: Callable[[str], None] = lambda _m: None,
+    ):
+        self.plan = plan
+        self.cache = cache
+        self.writer = writer
+        self.on_call = on_call
+        self.on_warning = on_warning
+        self.usage: dict[str, Usage] = {m.spec: Usage() for m in plan.models}
+        self.auth_failures: dict[str, str] = {}
+        self._rng = random.Random()
+        self._params_key = {"temperature": plan.params.temperature, "max_tokens": plan.params.max_tokens}
+
+    async def run(self) -> RunOutcome:
+        by_endpoint: dict[str, list[ModelSpec]] = {}
+        for m in self.plan.models:
+            by_endpoint.setdefault(m.endpoint.name + "|" + m.endpoint.base_url, []).append(m)
+        clients: list[EndpointClient] = []
+        workers: list[asyncio.Task[None]] = []
+        for models in by_endpoint.values():
+            client = EndpointClient(models[0].endpoint, self.plan.timeout_s)
+            clients.append(client)
+            limit = AdaptiveLimit(self.plan.concurrency)
+            names = {m.spec for m in models}
+            units = self.plan.units(lambda m, names=names: m.spec in names)
+            for _ in range(self.plan.concurrency):
+                workers.append(asyncio.create_task(self._worker(units, client, limit)))
+        interrupted = False
+        try:
+            await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            interrupted = True
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        finally:
+            for client in clients:
+                await client.aclose()
+        return RunOutcome(usage=self.usage, auth_failures=self.auth_failures, interrupted=interrupted)
+
+    async def _worker(self, units: Iterator[Unit], client: EndpointClient, limit: AdaptiveLimit) -> None:
+        for unit in units:  # a shared iterator: each unit goes to exactly one worker
+            if unit.model.spec in self.auth_failures:
+                continue
+            await self._converse(unit, client, limit)
+
+    async def _converse(self, unit: Unit, client: EndpointClient, limit: AdaptiveLimit) -> None:
+        item, spec = unit.item, unit.model.spec
+        messages = item.first_messages()
+        turns = [None] if item.turns is None else [None, item.turns[1]]
+        for turn, follow_up in enumerate(turns):
+            if follow_up is not None:
+                messages = messages + [{"role": "user", "content": follow_up}]
+            key = (spec, item.id, unit.sample, turn)
+            prior = self.plan.done.get(key)
+            if prior is not None and prior.ok:
+                text = prior.text or ""
+            else:
+                rec = await self._call(unit, turn, messages, client, limit)
+                if rec is None or not rec.ok:
+                    return  # a failed first turn leaves nothing to push back on
+                text = rec.text or ""
+            messages = messages + [{"role": "assistant", "content": text}]
+
+    async def _call(
+        self, unit: Unit, turn: int, messages: list[dict[str, str]], client: EndpointClient, limit: AdaptiveLimit
+    ) -> CallRecord | None:
+        model = unit.model
+        usage = self.usage[model.spec]
+        key = cache_key(
+            model.endpoint.base_url, model.endpoint.wire, model.api, model.model, messages, self._params_key, unit.sample
+        )
+        base = {"type": "call", "model": model.spec, "item": unit.item.id, "sample": unit.sample, "turn": turn}
+        hit = self.cache.get(key)
+        if hit is not None:
+            usage.cached += 1
+            return self._record({**base, **Completion.from_json(hit).to_json(), "cached": True, "latency_ms": 0.0})
+        attempts = 0
+        started = time.perf_counter()
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.plan.retries + 1),
+                wait=self._wait,
+                retry=retry_if_exception(_retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    if model.spec in self.auth_failures:
+                        return None
+                    attempts += 1
+                    await limit.acquire()
+                    try:
+                        completion = await client.complete(model.model, model.api, messages, self.plan.params)
+                    except CallError as exc:
+                        if exc.status == 429:
+                            limit.on_rate_limited()
+                        raise
+                    finally:
+                        limit.release()
+                    limit.on_success()
+        except CallError as exc:
+            usage.retries += max(0, attempts - 1)
+            if exc.kind == "auth":
+                if model.spec not in self.auth_failures:
+                    self.auth_failures[model.spec] = f"{model.spec}: {exc.message}"
+                    self.on_warning(f"{model.spec}: {exc.message}; skipping its remaining items")
+                return None
+            usage.failed += 1
+            return self._record(
+                {**base, "text": None, "attempts": attempts, "error": {"kind": exc.kind, "message": exc.message}}
+            )
+        usage.retries += attempts - 1
+        usage.requests += 1
+        usage.input_tokens += completion.input_tokens or 0
+        usage.output_tokens += completion.output_tokens or 0
+        data = completion.to_json()
+        self.cache.put(key, data)
+        latency = round((time.perf_counter() - started) * 1000, 1)
+        return self._record({**base, **data, "cached": False, "latency_ms": latency, "attempts": attempts})
+
+    def _wait(self, retry_state) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        hint = exc.retry_after if isinstance(exc, CallError) else None
+        return backoff_delay(retry_state.attempt_number, hint, self._rng)
+
+    def _record(self, data: dict) -> CallRecord:
+        self.writer.write(data)
+        rec = CallRecord.model_construct(**data)
+        self.plan.done[rec.key] = rec
+        self.on_call(rec)
+        return rec
