@@ -87,6 +87,7 @@ def run(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Run file (JSONL). Default: taxcheck-runs/RUN_ID.jsonl; rerunning the same command resumes it.")] = None,
     fmt: Annotated[str, typer.Option("-f", "--format", help="table, json, markdown or csv (on stdout).")] = "table",
     fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", help="DIM=PP: exit 1 when a candidate's tax on DIM is confidently above PP percentage points. Repeatable.")] = None,
+    grader: Annotated[str, typer.Option("--grader", help="Which verdicts feed the table when a judge graded: auto (judge where it has verdicts), rule or judge.")] = "auto",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print calls, cache hits, token and cost estimates per model; send nothing.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")] = False,
     endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL: an OpenAI-compatible endpoint usable as NAME:MODEL; its key comes from NAME_API_KEY.")] = None,
@@ -111,6 +112,7 @@ def run(
         output=output,
         fmt=fmt,
         fail_over=list(fail_over or []),
+        grader=grader,
         dry_run=dry_run,
         no_cache=no_cache,
         endpoints=list(endpoint or []),
@@ -127,9 +129,11 @@ def run(
 )
 def report(
     run_file: Annotated[Path, typer.Argument(help="A run file written by taxcheck run.")],
-    fmt: Annotated[str, typer.Option("-f", "--format", help="table, json, markdown or csv.")] = "table",
+    fmt: Annotated[str, typer.Option("-f", "--format", help="table, json, markdown, csv or html (a self-contained page with plots and worst examples).")] = "table",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
     fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", help="DIM=PP gates, as in run.")] = None,
+    grader: Annotated[str, typer.Option("--grader", help="auto, rule or judge (see run --grader).")] = "auto",
+    show: Annotated[Optional[str], typer.Option("--show", help="Instead of the table, list graded responses: 'disagreements' (rule vs judge) or a dimension name such as over_refusal.")] = None,
 ) -> None:
     """Re-render a saved run (rules are re-applied; no model is asked again)."""
 
@@ -139,11 +143,71 @@ def report(
 
         gates = parse_gates(list(fail_over or []))
         data = read_run(run_file, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
-        rep = build_report(data, run_file, gates=gates)
-        emit(rep, fmt, output)
+        if show is not None:
+            from taxcheck.audit import print_audit
+
+            return print_audit(data, show, grader)
+        rep = build_report(data, run_file, gates=gates, grader=grader)
+        if fmt == "html":
+            from taxcheck.html_report import render_html
+
+            html = render_html(data, rep, run_file)
+            if output is None:
+                sys.stdout.write(html)
+            else:
+                output.write_text(html, encoding="utf-8")
+                print(f"wrote {output}", file=sys.stderr)
+        else:
+            emit(rep, fmt, output)
         if any(g.tripped_by for g in rep.meta.gates):
             return 1
         return 3 if any(rep.table.failures.values()) else 0
+
+    raise typer.Exit(_guard(body))
+
+
+# --------------------------------------------------------------------------- regrade
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n  taxcheck regrade run.jsonl --judge openai:gpt-4o\n\n"
+        "  taxcheck regrade run.jsonl --judge anthropic:claude-sonnet-4-5 -o judged.jsonl && taxcheck report judged.jsonl"
+    )
+)
+def regrade(
+    run_file: Annotated[Path, typer.Argument(help="A run file written by taxcheck run.")],
+    judge: Annotated[Optional[str], typer.Option("--judge", help="Model spec of the judge. Without it, only the rules are re-applied.")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the regraded run here (default: append verdicts to RUN_FILE).")] = None,
+    fmt: Annotated[str, typer.Option("-f", "--format", help="table, json, markdown or csv.")] = "table",
+    concurrency: Annotated[int, typer.Option("-j", "--concurrency", help="Judge requests in flight.")] = 16,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per judge request.")] = 60.0,
+    retries: Annotated[int, typer.Option("--retries", help="Retries per judge request.")] = 4,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")] = False,
+    endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL, as in run.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml, as in run.")] = None,
+) -> None:
+    """Re-score a finished run with the current rules and/or an LLM judge, without asking the models again."""
+
+    def body() -> int:
+        from rich.console import Console
+
+        from taxcheck.cache import Cache, default_cache_dir
+        from taxcheck.pipeline import build_report, emit
+        from taxcheck.regrade import regrade as do_regrade
+        from taxcheck.runfile import read_run
+        from taxcheck.specs import Registry
+
+        err = Console(stderr=True, highlight=False)
+        warn = lambda m: err.print(f"[yellow]warning:[/] {m}")  # noqa: E731
+        spec = Registry.load(list(endpoint or []), config).resolve(judge) if judge else None
+        cache = Cache(None if no_cache else default_cache_dir(), warn=warn)
+        try:
+            target = do_regrade(run_file, spec, output, cache, concurrency, timeout, retries, warn)
+        finally:
+            cache.close()
+        emit(build_report(read_run(target, warn=warn), target), fmt)
+        return 0
 
     raise typer.Exit(_guard(body))
 

@@ -37,6 +37,14 @@ def usage_from_run(data: RunData) -> dict[str, dict[str, Any]]:
             u["requests"] += 1
             u["input_tokens"] += rec.input_tokens or 0
             u["output_tokens"] += rec.output_tokens or 0
+    for v in data.verdicts.values():  # the judge's own calls
+        u = usage.setdefault(
+            v.judge, {"requests": 0, "cached": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": None, "role": "judge"}
+        )
+        u["requests"] += v.requests
+        u["cached"] += v.cached
+        u["input_tokens"] += v.input_tokens
+        u["output_tokens"] += v.output_tokens
     for m, u in usage.items():
         u["cost_usd"] = cost_usd(m, u["input_tokens"], u["output_tokens"])
     return usage
@@ -86,8 +94,32 @@ class Report:
     meta: ReportMeta
 
 
-def build_report(data: RunData, results_file: Path, gates: list[Gate] | None = None, notes: list[str] | None = None) -> Report:
+GRADERS = ("auto", "rule", "judge")
+
+
+def build_report(
+    data: RunData,
+    results_file: Path,
+    gates: list[Gate] | None = None,
+    notes: list[str] | None = None,
+    grader: str = "auto",
+) -> Report:
+    """Grade, aggregate and gate a run. ``grader``: auto uses the judge where it has verdicts."""
+    if grader not in GRADERS:
+        raise UserError(f"--grader {grader!r}: one of {', '.join(GRADERS)}")
     grades = grade_run(data)
+    agreement_figures = None
+    graded_by = "rule"
+    if data.verdicts:
+        from taxcheck.agreement import agreement
+        from taxcheck.grading import judge_grades
+
+        agreement_figures = agreement(data, grades)
+        if grader in ("auto", "judge"):
+            grades = judge_grades(data, grades)
+            graded_by = "judge"
+    elif grader == "judge":
+        raise UserError(f"{results_file} has no judge verdicts; add them with `taxcheck regrade {results_file} --judge SPEC`")
     header = data.header
     samples = int(header.params.get("samples", 1))
     table = build_table(data, grades, header.models, header.baseline, samples, failures_from_run(data))
@@ -97,6 +129,8 @@ def build_report(data: RunData, results_file: Path, gates: list[Gate] | None = N
         usage=usage_from_run(data),
         gates=list(gates or []),
         notes=list(notes or []),
+        agreement=agreement_figures,
+        graded_by=graded_by,
     )
     apply_gates(table, meta.gates)
     return Report(table, meta)

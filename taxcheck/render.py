@@ -34,7 +34,8 @@ class ReportMeta:
     usage: dict[str, dict[str, Any]]
     gates: list[Gate] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # footer lines: interruptions, auth failures
-    agreement: dict[str, Any] | None = None
+    agreement: dict[str, Any] | None = None  # rule-vs-judge, per dimension
+    graded_by: str = "rule"
 
 
 def _num(x: float) -> float | None:
@@ -101,6 +102,7 @@ def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
             for g in meta.gates
         ],
     }
+    doc["graded_by"] = meta.graded_by
     if meta.agreement is not None:
         doc["agreement"] = meta.agreement
     return doc
@@ -155,6 +157,13 @@ def footer_lines(table: Table, meta: ReportMeta) -> list[tuple[str, str]]:
         cost = u.get("cost_usd")
         cost_s = f", ${cost:.4f}" if isinstance(cost, (int, float)) else ", cost unknown"
         lines.append(("dim", f"{m}: {u['requests']} requests, {u['cached']} cached, {u['input_tokens']} in / {u['output_tokens']} out tokens{cost_s}"))
+    if meta.agreement:
+        parts = []
+        for dim, a in meta.agreement.items():
+            kappa = "—" if a["kappa"] is None else f"{a['kappa']:.2f}"
+            agree = "—" if a["agreement"] is None else f"{a['agreement'] * 100:.0f}%"
+            parts.append(f"{dim} {agree} κ={kappa} (n={a['n']}, unscored {a['unscored']})")
+        lines.append(("dim", f"graded by the {meta.graded_by}; rule vs judge agreement: " + "; ".join(parts)))
     for g in meta.gates:
         if g.tripped_by:
             lines.append(("bold red", f"GATE TRIPPED {g.dimension} > {g.allowance_pp:g} pp: {', '.join(g.tripped_by)}"))

@@ -45,6 +45,7 @@ class RunOptions:
     output: Path | None = None
     fmt: str = "table"
     fail_over: list[str] = field(default_factory=list)
+    grader: str = "auto"
     dry_run: bool = False
     no_cache: bool = False
     endpoints: list[str] = field(default_factory=list)
@@ -145,14 +146,17 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         raise UserError("--timeout must be positive")
     if not opts.models and not opts.baseline:
         raise UserError("give at least one model: -m openai:gpt-4o-mini")
+    if opts.grader not in ("auto", "rule", "judge"):
+        raise UserError(f"--grader {opts.grader!r}: one of auto, rule, judge")
+    if opts.grader == "judge" and not opts.judge:
+        raise UserError("--grader judge needs --judge SPEC")
     registry = Registry.load(opts.endpoints, opts.config)
     specs: list[ModelSpec] = []
     names = ([opts.baseline] if opts.baseline else []) + list(opts.models)
     for name in names:
         if name not in [s.spec for s in specs]:
             specs.append(registry.resolve(name))
-    if opts.judge:
-        registry.resolve(opts.judge)
+    judge_spec = registry.resolve(opts.judge) if opts.judge else None
     gates = parse_gates(opts.fail_over)
     if gates and not opts.baseline:
         raise UserError("--fail-over compares against a baseline: add -b SPEC")
@@ -225,7 +229,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
             }
             writer.write(header)
             for item in items:
-                writer.write({"type": "item", **item.model_dump(exclude_none=True, exclude_defaults=True)})
+                writer.write({"type": "item", "item": item.model_dump(exclude_none=True, exclude_defaults=True)})
         elif existing.dropped_torn_line:
             pass  # RunWriter.open() already cut the torn tail
         outcome, interrupted = _send(plan, cache, writer, err, warn)
@@ -242,10 +246,22 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         return EXIT_INTERRUPTED
 
     notes = list(outcome.auth_failures.values()) if outcome else []
-    data = read_run(out, warn=warn)
-    from taxcheck.pipeline import build_report
+    if judge_spec is not None:
+        from taxcheck.regrade import judge_file
 
-    report = build_report(data, out, gates=gates, notes=notes)
+        judge_cache = Cache(None if opts.no_cache else default_cache_dir(), warn=warn)
+        try:
+            _n, judge_auth = judge_file(out, judge_spec, judge_cache, opts.concurrency, opts.timeout, opts.retries, warn)
+        except KeyboardInterrupt:
+            err.print(f"[bold yellow]Interrupted while judging.[/] Verdicts so far are kept in {out}; rerun to resume.", highlight=False)
+            return EXIT_INTERRUPTED
+        finally:
+            judge_cache.close()
+        if judge_auth:
+            notes.append(judge_auth)
+            outcome.auth_failures[judge_spec.spec] = judge_auth
+    data = read_run(out, warn=warn)
+    report = build_report(data, out, gates=gates, notes=notes, grader=opts.grader)
     emit(report, opts.fmt)
     if opts.fmt != "table":
         err.print(f"run file: {out}", highlight=False)

@@ -3,7 +3,7 @@
 Layout (a public interface: users' scripts parse it)::
 
     {"type": "header", ...}      what was asked: version, command (secrets redacted), models, suites
-    {"type": "item", ...}        every suite item of the run, so the file alone can be re-reported
+    {"type": "item", "item": {...}}  every suite item of the run, so the file alone can be re-reported
     {"type": "call", ...}        one finished request (success or final failure), flushed as it lands
     {"type": "verdict", ...}     a judge's grade of one call (added by --judge or regrade)
 
@@ -93,6 +93,10 @@ class VerdictRecord(_Record):
     label: str | None = None  # None: unscored (see reason)
     score: float | None = None
     reason: str = ""
+    requests: int = 0  # the judge's own usage for this verdict
+    cached: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
     @property
     def key(self) -> CallKey:
@@ -144,7 +148,7 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
                 if header.format > FORMAT_VERSION:
                     raise UserError(f"{path}: written by a newer taxcheck (format {header.format}); upgrade taxcheck")
             elif kind == "item":
-                item = SuiteItem.model_validate({k: v for k, v in data.items() if k != "type"})
+                item = SuiteItem.model_validate(data.get("item"))
                 items[item.id] = item
             elif kind == "call":
                 rec = CallRecord.model_validate(data)

@@ -12,31 +12,16 @@ interruption loses only requests in flight, and a rerun skips what is recorded.
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
-
-from taxcheck.cache import Cache, cache_key
-from taxcheck.clients import Completion, EndpointClient, Params
-from taxcheck.errors import CallError
+from taxcheck.cache import Cache
+from taxcheck.clients import EndpointClient, Params
 from taxcheck.limits import AdaptiveLimit
-from taxcheck.retry import backoff_delay
 from taxcheck.runfile import CallKey, CallRecord, RunWriter
+from taxcheck.sender import Sender, Usage
 from taxcheck.specs import ModelSpec
 from taxcheck.suite import SuiteItem
-
-
-@dataclass
-class Usage:
-    requests: int = 0
-    cached: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    failed: int = 0
-    retries: int = 0
 
 
 @dataclass
@@ -87,10 +72,6 @@ class RunPlan:
         return sum(1 for rec in self.done.values() if rec.ok)
 
 
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, CallError) and exc.retryable
-
-
 class Runner:
     def __init__(
         self,
@@ -105,10 +86,9 @@ class Runner:
         self.writer = writer
         self.on_call = on_call
         self.on_warning = on_warning
-        self.usage: dict[str, Usage] = {m.spec: Usage() for m in plan.models}
-        self.auth_failures: dict[str, str] = {}
-        self._rng = random.Random()
-        self._params_key = {"temperature": plan.params.temperature, "max_tokens": plan.params.max_tokens}
+        self.sender = Sender(cache, plan.params, plan.retries, on_warning)
+        for m in plan.models:
+            self.sender.usage_of(m.spec)
 
     async def run(self) -> RunOutcome:
         by_endpoint: dict[str, list[ModelSpec]] = {}
@@ -136,11 +116,11 @@ class Runner:
         finally:
             for client in clients:
                 await client.aclose()
-        return RunOutcome(usage=self.usage, auth_failures=self.auth_failures, interrupted=interrupted)
+        return RunOutcome(usage=self.sender.usage, auth_failures=self.sender.auth_failures, interrupted=interrupted)
 
     async def _worker(self, units: Iterator[Unit], client: EndpointClient, limit: AdaptiveLimit) -> None:
         for unit in units:  # a shared iterator: each unit goes to exactly one worker
-            if unit.model.spec in self.auth_failures:
+            if unit.model.spec in self.sender.auth_failures:
                 continue
             await self._converse(unit, client, limit)
 
@@ -166,62 +146,18 @@ class Runner:
         self, unit: Unit, turn: int, messages: list[dict[str, str]], client: EndpointClient, limit: AdaptiveLimit
     ) -> CallRecord | None:
         model = unit.model
-        usage = self.usage[model.spec]
-        key = cache_key(
-            model.endpoint.base_url, model.endpoint.wire, model.api, model.model, messages, self._params_key, unit.sample
-        )
         base = {"type": "call", "model": model.spec, "item": unit.item.id, "sample": unit.sample, "turn": turn}
-        hit = self.cache.get(key)
-        if hit is not None:
-            usage.cached += 1
-            return self._record({**base, **Completion.from_json(hit).to_json(), "cached": True, "latency_ms": 0.0})
-        attempts = 0
-        started = time.perf_counter()
-        try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.plan.retries + 1),
-                wait=self._wait,
-                retry=retry_if_exception(_retryable),
-                reraise=True,
-            ):
-                with attempt:
-                    if model.spec in self.auth_failures:
-                        return None
-                    attempts += 1
-                    await limit.acquire()
-                    try:
-                        completion = await client.complete(model.model, model.api, messages, self.plan.params)
-                    except CallError as exc:
-                        if exc.status == 429:
-                            limit.on_rate_limited()
-                        raise
-                    finally:
-                        limit.release()
-                    limit.on_success()
-        except CallError as exc:
-            usage.retries += max(0, attempts - 1)
-            if exc.kind == "auth":
-                if model.spec not in self.auth_failures:
-                    self.auth_failures[model.spec] = f"{model.spec}: {exc.message}"
-                    self.on_warning(f"{model.spec}: {exc.message}; skipping its remaining items")
-                return None
-            usage.failed += 1
+        result = await self.sender.send(model, messages, unit.sample, client, limit)
+        if result.auth_failed:
+            return None
+        if result.error is not None:
             return self._record(
-                {**base, "text": None, "attempts": attempts, "error": {"kind": exc.kind, "message": exc.message}}
+                {**base, "text": None, "attempts": result.attempts, "error": {"kind": result.error.kind, "message": result.error.message}}
             )
-        usage.retries += attempts - 1
-        usage.requests += 1
-        usage.input_tokens += completion.input_tokens or 0
-        usage.output_tokens += completion.output_tokens or 0
-        data = completion.to_json()
-        self.cache.put(key, data)
-        latency = round((time.perf_counter() - started) * 1000, 1)
-        return self._record({**base, **data, "cached": False, "latency_ms": latency, "attempts": attempts})
-
-    def _wait(self, retry_state) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        hint = exc.retry_after if isinstance(exc, CallError) else None
-        return backoff_delay(retry_state.attempt_number, hint, self._rng)
+        assert result.completion is not None
+        return self._record(
+            {**base, **result.completion.to_json(), "cached": result.cached, "latency_ms": result.latency_ms, "attempts": result.attempts}
+        )
 
     def _record(self, data: dict) -> CallRecord:
         self.writer.write(data)

@@ -460,6 +460,9 @@ class FakeAPI:
         self.requests: list[Request] = []
         self.errors: list[str] = []  # tracebacks of responders that raised (answered with 500)
         self.successes = 0
+        self.connections = 0  # TCP connections accepted (keep-alive reuse check)
+        self.in_flight = 0  # requests received and not yet answered
+        self.peak_in_flight = 0  # high-water mark of in_flight: checks client concurrency limits
         self._lock = threading.Lock()
         self._default: Responder | None = None
         self._per_model: dict[str, Responder] = {}
@@ -527,6 +530,8 @@ class FakeAPI:
             self.requests.clear()
             self.errors.clear()
             self.successes = 0
+            self.connections = 0
+            self.peak_in_flight = self.in_flight
 
     def close(self) -> None:
         """Stop serving, cut every open connection and join the thread. Idempotent."""
@@ -575,6 +580,7 @@ class FakeAPI:
         assert task is not None
         self._tasks.add(task)
         self._transports.add(writer.transport)
+        self.connections += 1
         try:
             await self._serve_connection(reader, writer)
         except (_BadRequest, ConnectionError, asyncio.CancelledError):
@@ -597,8 +603,15 @@ class FakeAPI:
             request = _build_request(method, target, headers, raw)
             with self._lock:
                 self.requests.append(request)
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             keep_alive = version.upper() == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-            if not await self._answer(request, reader, writer, keep_alive):
+            try:
+                reusable = await self._answer(request, reader, writer, keep_alive)
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+            if not reusable:
                 return
             if not keep_alive:
                 return

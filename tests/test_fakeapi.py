@@ -433,7 +433,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(fake_api: FakeAPI)
             assert json.loads(response.read())["choices"][0]["message"]["content"] == f"Echo: {word}"
     finally:
         conn.close()
-    assert fake_api.count("chat") == 3
+    assert fake_api.count("chat") == 3 and fake_api.connections == 1 and fake_api.peak_in_flight == 1
 
 
 @pytest.mark.parametrize(
@@ -477,6 +477,7 @@ def test_128_concurrent_async_requests_overlap(fake_api: FakeAPI, provider: str)
     elapsed = time.perf_counter() - start
     assert texts == [f"Echo: n{i}" for i in range(128)]
     assert fake_api.successes == 128
+    assert fake_api.peak_in_flight == 128 and fake_api.in_flight == 0  # latency never serialises
     assert elapsed < 1.5, f"128 concurrent requests took {elapsed:.2f}s"
 
 
@@ -515,7 +516,8 @@ def test_anthropic_system_is_kept_apart_and_counted(fake_api: FakeAPI) -> None:
                                           messages=[{"role": "user", "content": "hi"}])
     request = fake_api.requests[0]
     assert request.system == "be brief please" and request.messages == [{"role": "user", "content": "hi"}]
-    assert request.headers["x-api-key"] == "test" and "anthropic-version" in request.headers
+    assert "anthropic-version" in request.headers and request.provider == "anthropic"
+    assert "test" in (request.headers.get("x-api-key", "") + request.headers.get("authorization", ""))
     assert response.usage.input_tokens == 4
 
 

@@ -421,7 +421,7 @@ _inputs = st.one_of(
 
 
 @pytest.mark.parametrize(("fmt", "name"), FUZZ_FILES, ids=[f"{f}-{n}" for f, n in FUZZ_FILES])
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=_inputs)
 def test_arbitrary_bytes_raise_only_user_errors(tmp_path, fmt, name, data):
     path = tmp_path / name
