@@ -139,7 +139,13 @@ class EndpointClient:
             self._client = None
 
     async def complete(self, model: str, api: str, messages: list[dict[str, str]], params: Params) -> Completion:
-        """One request, bounded by the wall-clock timeout (a slow drip cannot hold a slot)."""
+        """One request, bounded by the wall-clock timeout (a slow drip cannot hold a slot).
+
+        The SDK client is built (and its package imported, ~1-2 s) *before* the clock starts:
+        a blocking import inside the timeout made the first requests of a run with a short
+        ``--timeout`` fail as timeouts without ever reaching the server.
+        """
+        self._get()
         try:
             async with asyncio.timeout(self.timeout_s + 1.0):
                 if self.endpoint.wire == "anthropic":

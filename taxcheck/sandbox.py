@@ -357,11 +357,13 @@ def run_tests(
     timeout_s: float = 10.0,
     memory_mb: int = 512,
     _hook: bool = True,
+    _isolate: bool = True,
 ) -> SandboxResult:
     """Run ``code`` then ``tests`` (asserts, or a HumanEval ``check(candidate)``) in a sandbox.
 
-    Never raises for anything the code does; ``_hook=False`` exists only so the tests can
-    show what the kernel-level layers stop on their own.
+    Never raises for anything the code does. ``_hook=False`` and ``_isolate=False`` exist only
+    for the tests: to show what the kernel layers stop on their own, and what the ``basic``
+    tier (no namespaces, no uid drop) stops.
     """
     start = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="taxcheck-sbx-")
@@ -376,7 +378,7 @@ def run_tests(
         "memory_mb": memory_mb,
         "fsize": FILE_SIZE_LIMIT,
         "nofile": OPEN_FILES_LIMIT,
-        "isolate": sys.platform.startswith("linux"),
+        "isolate": _isolate and sys.platform.startswith("linux"),
         "hook": _hook,
         # A random unprivileged id per run: RLIMIT_NPROC counts per uid, and parallel runs
         # must not count against each other.

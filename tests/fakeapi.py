@@ -606,24 +606,29 @@ class FakeAPI:
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             keep_alive = version.upper() == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
+            settle = _Settle(self)
             try:
-                reusable = await self._answer(request, reader, writer, keep_alive)
+                reusable = await self._answer(request, reader, writer, keep_alive, settle)
             finally:
-                with self._lock:
-                    self.in_flight -= 1
+                settle(success=False)
             if not reusable:
                 return
             if not keep_alive:
                 return
 
     async def _answer(self, request: Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      keep_alive: bool) -> bool:
-        """Send one response; False when the connection must not be reused."""
+                      keep_alive: bool, settle: "_Settle") -> bool:
+        """Send one response; False when the connection must not be reused.
+
+        The counters are settled *before* the bytes go out, so a client that has its
+        response in hand always sees ``successes`` and ``in_flight`` already updated.
+        """
         reply = await self._pick_reply(request)
         wait = self.latency + reply.delay
         if wait > 0:
             await asyncio.sleep(wait)
         if reply.hang:
+            settle(success=False)
             await self._hang(reader)
             return False
 
@@ -660,17 +665,16 @@ class FakeAPI:
         request.status = status
 
         if reply.reset:
+            settle(success=False)
             writer.write(head.encode("latin-1") + payload[: max(1, len(payload) // 3)])
             await writer.drain()
             while writer.transport.get_write_buffer_size():
                 await asyncio.sleep(0.001)
             _abort_with_rst(writer.transport)
             return False
+        settle(success=status == 200 and not (reply.malformed or reply.empty) and not writer.transport.is_closing())
         writer.write(head.encode("latin-1") + payload)
         await writer.drain()
-        if status == 200 and not (reply.malformed or reply.empty):
-            with self._lock:
-                self.successes += 1
         return True
 
     async def _hang(self, reader: asyncio.StreamReader) -> None:
@@ -716,6 +720,23 @@ class FakeAPI:
         with self._lock:
             names = {"fake-model", *self._per_model, *self._model_queues, *self.served_model}
         return sorted(names)
+
+
+class _Settle:
+    """Closes the books on one request exactly once: in_flight down, successes maybe up."""
+
+    def __init__(self, api: FakeAPI) -> None:
+        self._api = api
+        self._done = False
+
+    def __call__(self, *, success: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        with self._api._lock:
+            self._api.in_flight -= 1
+            if success:
+                self._api.successes += 1
 
 
 # --------------------------------------------------------------------------- CLI

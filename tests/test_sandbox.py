@@ -251,6 +251,28 @@ def test_kernel_only(tier: str, name: str, code: str, want: str, loopback_server
 
 
 @contained
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("fork", "import os\ndef f():\n    os.fork()\n    return 1\n"),
+        ("network", "import socket\ndef f():\n    socket.create_connection(('127.0.0.1', PORT), timeout=1)\n    return 1\n"),
+        ("write /tmp", "def f():\n    open(TARGET, 'w').write('x')\n    return 1\n"),
+        ("parent environ", "import os\ndef f():\n    open(f'/proc/{os.getppid()}/environ').read()\n    return 1\n"),
+    ],
+)
+def test_basic_tier_still_contains(name: str, code: str, loopback_server: socket.socket) -> None:
+    """Without namespaces or a uid drop (an unprivileged CI runner), the audit hook holds."""
+    target = Path("/tmp") / f"taxcheck-escape-{uuid.uuid4().hex}"
+    code = code.replace("PORT", str(loopback_server.getsockname()[1])).replace("TARGET", repr(str(target)))
+    result = run(code, _isolate=False)
+    assert result.isolation == "basic"
+    assert not result.passed
+    assert result.reason.startswith("blocked:"), result.reason
+    assert not target.exists()
+    assert_no_connection(loopback_server)
+
+
+@contained
 def test_kernel_only_private_tmp(tier: str, tmp_path: Path) -> None:
     if tier != "full":
         pytest.skip(f"isolation tier is {tier!r}")

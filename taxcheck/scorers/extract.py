@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from taxcheck.suite import Answer
 
 _MAX_CHARS = 50_000  # the answer is never hidden beyond this; bounds the cost on huge text
-_EMPHASIS = re.compile(r"\*\*|__|(?<!\w)[*_](?=\S)|(?<=\S)[*_](?!\w)|`")
+_STARS = re.compile(r"[*`]+")
+_UNDERSCORES = re.compile(r"_+")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
                          "\u2212": "-", "\u2013": "-", "\u00a0": " ", "\u202f": " ",
                          "\x00": " "})
@@ -36,8 +37,21 @@ _CHOICE_ALONE = r"^\s*[\(\[]?({L})[\)\]]?\s*[.!]?\s*$"      # a line that is jus
 _CHOICE_PAREN = r"\(({L})\)"                               # "(C)" anywhere
 
 
+def _drop_emphasis_underscore(m: re.Match[str]) -> str:
+    """Keep underscores inside words (snake_case); drop them as emphasis (_word_)."""
+    s, i, j = m.string, m.start(), m.end()
+    inside = i > 0 and j < len(s) and (s[i - 1].isalnum() and s[j].isalnum())
+    return m.group(0) if inside else ""
+
+
 def _clean(text: str) -> str:
-    return _EMPHASIS.sub("", text[:_MAX_CHARS].translate(_QUOTES))
+    """Markdown emphasis and code ticks removed, typographic quotes and minus normalised."""
+    text = text[:_MAX_CHARS].translate(_QUOTES)
+    if "*" in text or "`" in text:
+        text = _STARS.sub("", text)
+    if "_" in text:
+        text = _UNDERSCORES.sub(_drop_emphasis_underscore, text)
+    return text
 
 
 def _choice_patterns(options: str) -> tuple[re.Pattern[str], ...]:
@@ -63,7 +77,10 @@ def extract_choice(text: str, options: str = "ABCD") -> str | None:
     if pats is None:
         pats = _CHOICE_CACHE.setdefault(key, _choice_patterns(key))
     clean = _clean(text)
-    for pat in pats:
+    low = clean.lower()
+    for i, pat in enumerate(pats):
+        if i == 0 and not any(w in low for w in ("answer", "option", "choice", "solution")):
+            continue  # cheap skip of the slow case-insensitive marker pattern
         found = pat.findall(clean)
         if found:
             return found[-1].upper()

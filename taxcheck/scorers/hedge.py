@@ -32,9 +32,12 @@ class HedgeVerdict:
 
 
 _MAX_CHARS = 20_000
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\x00": " "})
 
-_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(p, re.I)) for name, p in (
+# Patterns are written readably and compiled for ASCII-lowercased text without re.I, which
+# is several times faster in Python's re (the text is lowered once per call).
+_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(p.lower())) for name, p in (
     ("ai-identity",
      r"\bas an? (?:AI|artificial intelligence|(?:large )?language model|AI (?:language model|"
      r"assistant))\b|\bI(?:'m| am) (?:just |only |merely )?an? (?:AI|artificial intelligence|"
@@ -72,6 +75,19 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(p, re.
      r"\b(?:illegal|unethical) and (?:unethical|illegal|dangerous|harmful)\b|"
      r"\bdisclaimer\s*:"),
 ))
+# Substrings without which a rule cannot match: a C-speed ``in`` test skips most rules on
+# most answers (alternations starting with \b get no prefix optimisation in Python's re).
+_TRIGGERS: dict[str, tuple[str, ...]] = {
+    "ai-identity": (" ai", "artificial", "language model", "opinions", "feelings", "beliefs",
+                    "experiences"),
+    "consult-professional": ("consult", "speak", "talk", "check", "seek", "advice", "doctor",
+                             "lawyer", "substitute"),
+    "moralising": ("important", "crucial", "essential", "vital", "please", "responsibly",
+                   "emphasi", "stress", "remind", "point out", "caution", "remember"),
+    "policy": ("guidelines", "polic", "programming"),
+    "safety-disclaimer": ("purposes only", "condone", "endorse", "encourage", "promote",
+                          "responsible", "own risk", "illegal", "unethical", "disclaimer"),
+}
 # A quoted span is content, not the model's own hedge ('the phrase "as an AI" is ...').
 _QUOTED = re.compile(r'"[^"\n]{1,300}"')
 
@@ -82,11 +98,15 @@ def detect_hedge(text: str) -> HedgeVerdict:
     if not isinstance(text, str) or not text.strip():
         return HedgeVerdict(False, "empty response")
     clean = _QUOTED.sub('""', text[:_MAX_CHARS].translate(_QUOTES).replace("*", ""))
+    low = " " + clean.translate(_ASCII_LOWER)  # the leading space lets " ai" match at 0
+    clean = " " + clean
     best: tuple[int, str, str] | None = None
     for name, pattern in _RULES:
-        m = pattern.search(clean)
+        if not any(t in low for t in _TRIGGERS[name]):
+            continue
+        m = pattern.search(low)
         if m and (best is None or m.start() < best[0]):
-            best = (m.start(), name, m.group(0))
+            best = (m.start(), name, clean[m.start():m.end()])
     if best is None:
         return HedgeVerdict(False, "no disclaimer or caveat phrasing")
     return HedgeVerdict(True, f"{best[1]}: {best[2]!r}")
