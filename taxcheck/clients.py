@@ -177,15 +177,21 @@ class EndpointClient:
         if not choices:
             raise CallError("malformed", "response has no choices", retryable=True)
         choice = choices[0]
-        msg = choice.message
-        text = msg.content if msg is not None and isinstance(msg.content, str) else ""
-        refusal_text = getattr(msg, "refusal", None) if msg is not None else None
-        finish = choice.finish_reason
+        msg = getattr(choice, "message", None)
+        if msg is None:
+            raise CallError("malformed", "response choice has no message", retryable=True)
+        # The SDK does not validate response bodies: a wrong-typed field arrives as is.
+        content = getattr(msg, "content", None)
+        refusal_text = getattr(msg, "refusal", None)
+        if content is not None and not isinstance(content, str):
+            raise CallError("malformed", f"response content is {type(content).__name__}, not text", retryable=True)
+        if refusal_text is not None and not isinstance(refusal_text, str):
+            raise CallError("malformed", f"response refusal is {type(refusal_text).__name__}, not text", retryable=True)
+        text = content or ""
+        finish = getattr(choice, "finish_reason", None)
         api_refusal = finish == "content_filter" or bool(refusal_text)
         if not text and refusal_text:
             text = refusal_text
-        if not isinstance(text, str):
-            raise CallError("malformed", "response content is not text", retryable=True)
         usage = getattr(resp, "usage", None)
         return Completion(
             text=text,
