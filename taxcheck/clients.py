@@ -32,6 +32,9 @@ from taxcheck.retry import is_retryable_status, retry_after_seconds
 from taxcheck.specs import Endpoint
 
 COMPLETIONS_STOP = ["\nUser:"]
+# No answer capped at --max-tokens comes near this; a body this large is a broken server
+# (or a hostile one), and storing it would bloat the run file and the cache.
+MAX_RESPONSE_CHARS = 1_000_000
 _POLICY_CODES = {"content_policy_violation", "content_filter", "invalid_prompt", "content_filtered"}
 _MAX_ERROR_CHARS = 300
 
@@ -90,6 +93,20 @@ def completions_prompt(messages: list[dict[str, str]]) -> str:
     return "".join(parts)
 
 
+def wire_safe(text: str) -> str:
+    """``text`` as it can travel in UTF-8 JSON: lone surrogates become U+FFFD.
+
+    A suite may hold a lone surrogate (JSON allows the ``\\ud800`` escape) but no HTTP body
+    can carry one; without this the SDK fails to encode the request, every retry fails
+    the same way, and the failure reads like the server's fault.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def _short(text: str) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
@@ -146,13 +163,23 @@ class EndpointClient:
         ``--timeout`` fail as timeouts without ever reaching the server.
         """
         self._get()
+        messages = [{**m, "content": wire_safe(m["content"])} for m in messages]
         try:
             async with asyncio.timeout(self.timeout_s + 1.0):
                 if self.endpoint.wire == "anthropic":
-                    return await self._anthropic(model, messages, params)
-                if api == "completions":
-                    return await self._openai_completions(model, messages, params)
-                return await self._openai_chat(model, messages, params)
+                    completion = await self._anthropic(model, messages, params)
+                elif api == "completions":
+                    completion = await self._openai_completions(model, messages, params)
+                else:
+                    completion = await self._openai_chat(model, messages, params)
+            if len(completion.text) > MAX_RESPONSE_CHARS:
+                raise CallError(
+                    "oversized",
+                    f"response of {len(completion.text):,} characters from {self.endpoint.display_url} "
+                    f"(limit {MAX_RESPONSE_CHARS:,}); not recorded",
+                    retryable=False,
+                )
+            return completion
         except CallError:
             raise
         except TimeoutError:

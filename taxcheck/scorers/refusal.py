@@ -7,8 +7,9 @@ of refusal* and at *where* it sits, never at the prompt, so they carry over to a
 How a response is read
 ----------------------
 1. **Normalise.** Curly quotes and apostrophes become straight ones, markdown emphasis is
-   dropped, and **quoted spans are masked**: ``The bot replied "I cannot help"`` quotes a
-   refusal, it does not make one. Only the first ``_MAX_CHARS`` characters are read (a
+   dropped, and **quoted first-person speech is masked**: ``The bot replied "I cannot
+   help"`` quotes a refusal, it does not make one (scare quotes around a word are kept).
+   The text is ASCII-lowercased once; patterns are compiled for lowercase text. Only the first ``_MAX_CHARS`` characters are read (a
    refusal that matters is never hidden after 20k characters, and it bounds the cost).
 2. **Opening.** The first ``_OPENING_SENTENCES`` sentences (capped in characters). A
    refusal is usually announced there, often after a preamble ("Thank you for your
