@@ -259,7 +259,7 @@ def _svg(fig) -> str:
 
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "taxcheck", "text.parse_math": False}):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
     start = text.find("<svg")
     svg = text[start:]
@@ -284,6 +284,7 @@ def tradeoff_svg(Figure, table: Table) -> str | None:
 
     with matplotlib.rc_context({"text.parse_math": False}):
         fig = Figure(figsize=(6.4, 5.2))
+        fig.subplots_adjust(left=0.13, right=0.97, top=0.93, bottom=0.11)
         ax = fig.add_subplot()
         ax.set_xlim(-0.03, 1.03)
         ax.set_ylim(-0.03, 1.06)
@@ -335,12 +336,14 @@ def bars_svg(Figure, table: Table) -> str | None:
             arrow = "↓ better" if row.dimension.direction == "lower" else "↑ better"
             ax.set_title(f"{row.dimension.name} ({arrow})" + (" low n" if row.low_n else ""), fontsize=9)
             ax.set_ylim(0, 1.05)
+            ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
             ax.set_xticks(xs)
             ax.set_xticklabels([_short(m) for m in table.models], fontsize=7, rotation=20 if len(xs) > 2 else 0)
             ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
             ax.tick_params(axis="y", labelsize=7)
             ax.grid(True, axis="y", alpha=0.3)
-        fig.tight_layout()
+        # fixed margins: tight_layout would lay every tick label out once more (slow)
+        fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.35 / nrows, bottom=0.45 / nrows + 0.02, wspace=0.25, hspace=0.55)
         return _svg(fig)
 
 

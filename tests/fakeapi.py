@@ -99,7 +99,8 @@ class Request:
     messages: list[dict[str, Any]] = field(default_factory=list)
     system: Any = None
     prompt: Any = None
-    received_at: float = 0.0
+    received_at: float = 0.0  # time.monotonic() when the body was read
+    answered_at: float | None = None  # time.monotonic() when the response went out (or hang began)
     status: int | None = None  # status line actually sent; None if no response was started
 
     @property
@@ -606,7 +607,7 @@ class FakeAPI:
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             keep_alive = version.upper() == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-            settle = _Settle(self)
+            settle = _Settle(self, request)
             try:
                 reusable = await self._answer(request, reader, writer, keep_alive, settle)
             finally:
@@ -725,14 +726,16 @@ class FakeAPI:
 class _Settle:
     """Closes the books on one request exactly once: in_flight down, successes maybe up."""
 
-    def __init__(self, api: FakeAPI) -> None:
+    def __init__(self, api: FakeAPI, request: Request) -> None:
         self._api = api
+        self._request = request
         self._done = False
 
     def __call__(self, *, success: bool) -> None:
         if self._done:
             return
         self._done = True
+        self._request.answered_at = time.monotonic()
         with self._api._lock:
             self._api.in_flight -= 1
             if success:

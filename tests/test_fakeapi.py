@@ -477,8 +477,14 @@ def test_128_concurrent_async_requests_overlap(fake_api: FakeAPI, provider: str)
     elapsed = time.perf_counter() - start
     assert texts == [f"Echo: n{i}" for i in range(128)]
     assert fake_api.successes == 128
-    assert fake_api.peak_in_flight == 128 and fake_api.in_flight == 0  # latency never serialises
-    assert elapsed < 1.5, f"128 concurrent requests took {elapsed:.2f}s"
+    # All 128 were held at once: the latency is awaited, never slept in series.
+    assert fake_api.peak_in_flight == 128 and fake_api.in_flight == 0
+    # Server-side residence stays near the latency even with 128 in flight.
+    residence = max(r.answered_at - r.received_at for r in fake_api.requests if r.answered_at)
+    assert 0.2 <= residence < 0.6, f"slowest request spent {residence:.2f}s in the server"
+    # Wall clock: ~1.1 s on an idle 2-core box, almost all of it the SDK's own CPU (~7 ms a
+    # request). The bound is loose so a loaded CI box does not flake; serial would be 25 s.
+    assert elapsed < 6, f"128 concurrent requests took {elapsed:.2f}s"
 
 
 # --------------------------------------------------------------------------- pure helpers

@@ -386,16 +386,17 @@ def test_write_suite_into_a_missing_folder_is_a_user_error(tmp_path):
 # --------------------------------------------------------------------------- fuzzing
 
 FUZZ_FILES = [
-    ("xstest", "xstest_prompts.csv"),
-    ("orbench", "or-bench-80k.csv"),
-    ("sycophancy-eval", "are_you_sure.jsonl"),
-    ("sycophancy-eval", "answer.jsonl"),
-    ("sycophancy-eval", "rows.jsonl"),
-    ("mmlu", "anatomy_test.csv"),
-    ("mmlu", "mmlu.jsonl"),
-    ("mmlu", "hf.csv"),
-    ("gsm8k", "gsm8k.jsonl"),
-    ("humaneval", "humaneval.jsonl"),
+    # fmt, file name the bytes are written to, a good fixture to mutate
+    ("xstest", "xstest_prompts.csv", "xstest_prompts.csv"),
+    ("orbench", "or-bench-80k.csv", "or-bench-hard-1k.csv"),
+    ("sycophancy-eval", "are_you_sure.jsonl", "are_you_sure.jsonl"),
+    ("sycophancy-eval", "answer.jsonl", "answer.jsonl"),
+    ("sycophancy-eval", "rows.jsonl", "answer.jsonl"),
+    ("mmlu", "anatomy_test.csv", "anatomy_test.csv"),
+    ("mmlu", "mmlu.jsonl", "mmlu_hf.jsonl"),
+    ("mmlu", "hf.csv", "mmlu_hf.csv"),
+    ("gsm8k", "gsm8k.jsonl", "gsm8k.jsonl"),
+    ("humaneval", "humaneval.jsonl", "humaneval.jsonl"),
 ]
 _FRAGMENTS = [
     '"', ",", "\n", "\r\n", "{", "}", "[", "]", ":", " ", "0", "4", "A", "E", "\x00", "\\",
@@ -420,12 +421,28 @@ _inputs = st.one_of(
 )
 
 
-@pytest.mark.parametrize(("fmt", "name"), FUZZ_FILES, ids=[f"{f}-{n}" for f, n in FUZZ_FILES])
+
+
+def _mutations(seed: bytes) -> st.SearchStrategy[bytes]:
+    """A good fixture with a few bytes deleted, inserted or replaced: nearly valid input."""
+    edit = st.tuples(st.integers(0, len(seed)), st.integers(0, 3), st.binary(max_size=3))
+
+    def apply(edits: list[tuple[int, int, bytes]]) -> bytes:
+        out = seed
+        for pos, cut, new in edits:
+            out = out[:pos] + new + out[pos + cut :]
+        return out
+
+    return st.lists(edit, min_size=1, max_size=4).map(apply)
+
+
+@pytest.mark.parametrize(("fmt", "name", "seed"), FUZZ_FILES, ids=[f"{f}-{n}" for f, n, _ in FUZZ_FILES])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=_inputs)
-def test_arbitrary_bytes_raise_only_user_errors(tmp_path, fmt, name, data):
+@given(data=st.data())
+def test_arbitrary_bytes_raise_only_user_errors(tmp_path, fmt, name, seed, data):
+    raw = data.draw(st.one_of(_inputs, _mutations((FIX / seed).read_bytes())), label="file bytes")
     path = tmp_path / name
-    path.write_bytes(data)
+    path.write_bytes(raw)
     try:
         items = list(iter_import(fmt, path))
     except UserError as exc:
