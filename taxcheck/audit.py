@@ -6,8 +6,8 @@ import sys
 
 from taxcheck.aggregate import DIMENSION_NAMES
 from taxcheck.errors import UserError
-from taxcheck.grading import REFUSAL_CATEGORIES, Grade, grade_run
-from taxcheck.runfile import CallKey, RunData
+from taxcheck.grading import Grade, grade_run
+from taxcheck.runfile import RunData
 
 _JUDGED = (("judge:refusal", "refusal"), ("judge:hedging", "hedged"), ("judge:correctness", "correct"))
 MAX_CHARS = 600

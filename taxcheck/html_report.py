@@ -380,7 +380,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 ul.footer{list-style:none;padding:0;font-size:.85em}
 .f-dim{color:#555}.f-yellow{color:#8d6e00}.f-red,.f-bold-red{color:#b71c1c;font-weight:bold}.f-green{color:#1b5e20}
 .note{background:#fff8e1;border-left:4px solid #ffb300;padding:8px 12px;margin:8px 0}
-figure{margin:8px 0}svg.chart{max-width:100%;height:auto}
+figure{margin:8px 0}svg.chart{max-width:100%;height:auto}#tradeoff-plot svg.chart{max-width:680px}
 .example{border:1px solid #ddd;border-radius:6px;margin:10px 0;padding:8px 12px;background:#fafafa}
 .example .head{font-weight:bold}.example .tag{font-size:.8em;background:#eceff1;border-radius:3px;padding:1px 6px;margin-left:6px;font-weight:normal}
 .example .tag.tax{background:#ffebee;color:#b71c1c}

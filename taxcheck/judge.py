@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from taxcheck.clients import EndpointClient, Params
 from taxcheck.limits import AdaptiveLimit
-from taxcheck.runfile import CallKey, CallRecord, RunData, RunWriter, VerdictRecord
+from taxcheck.runfile import CallRecord, RunData, RunWriter, VerdictRecord
 from taxcheck.sender import Sender
 from taxcheck.specs import ModelSpec
 from taxcheck.suite import SuiteItem, prompts_dir

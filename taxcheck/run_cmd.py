@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path

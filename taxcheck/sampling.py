@@ -2,8 +2,7 @@
 
 Items are grouped into units (a pair is one unit of two items, anything else a unit of
 one), units into strata by (category family, type), and N items are shared out between
-the strata in proportion to their size by largest remainder, with at least one unit for
-every stratum while N allows. Within a stratum the choice is seeded, so the same
+the strata in proportion to their size by largest remainder. Within a stratum the choice is seeded, so the same
 ``--seed`` picks the same items on every machine and a rerun resumes the same sample.
 """
 
