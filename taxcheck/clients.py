@@ -129,6 +129,7 @@ class EndpointClient:
         # OpenAI's own API wants max_completion_tokens (its reasoning models reject
         # max_tokens); compatible servers (vLLM, Ollama, llama.cpp) know max_tokens.
         self._openai_hosted = endpoint.wire == "openai" and "api.openai.com" in endpoint.base_url
+        self._no_temperature: set[str] = set()  # Anthropic models that refused a temperature
 
     def _get(self) -> Any:
         if self._client is None:
@@ -260,15 +261,22 @@ class EndpointClient:
         client = self._get()
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
         turns = [m for m in messages if m["role"] != "system"]
-        kwargs: dict[str, Any] = {
-            "model": model,
-            "messages": turns,
-            "max_tokens": params.max_tokens,
-            "temperature": params.temperature,
-        }
+        kwargs: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": params.max_tokens}
         if system:
             kwargs["system"] = system
-        raw = await client.messages.with_raw_response.create(**kwargs)
+        # anthropic >= 1.0 dropped the sampling parameters from create()'s signature (the
+        # wire format still has them; the SDK's migration guide says to use extra_body),
+        # and the newest models reject temperature outright: then send it no more.
+        if model not in self._no_temperature:
+            kwargs["extra_body"] = {"temperature": params.temperature}
+        try:
+            raw = await client.messages.with_raw_response.create(**kwargs)
+        except Exception as exc:
+            if getattr(exc, "status_code", None) != 400 or "temperature" not in _error_message(exc).lower() or "extra_body" not in kwargs:
+                raise
+            self._no_temperature.add(model)
+            kwargs.pop("extra_body")
+            raw = await client.messages.with_raw_response.create(**kwargs)
         resp = raw.parse()
         content = getattr(resp, "content", None)
         if content is None or not isinstance(content, list):

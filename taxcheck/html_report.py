@@ -343,7 +343,7 @@ def bars_svg(Figure, table: Table) -> str | None:
             ax.tick_params(axis="y", labelsize=7)
             ax.grid(True, axis="y", alpha=0.3)
         # fixed margins: tight_layout would lay every tick label out once more (slow)
-        fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.35 / nrows, bottom=0.45 / nrows + 0.02, wspace=0.25, hspace=0.55)
+        fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.35 / nrows, bottom=0.3 / nrows + 0.01, wspace=0.25, hspace=0.55)
         return _svg(fig)
 
 
