@@ -24,7 +24,7 @@ from pathlib import Path
 from taxcheck.importers import iter_import, write_suite
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-_WORDS = "how why what can could explain describe history safety process system kitchen knife chemistry".split()
+_WORDS = ["how", "why", "what", "can", "could", "explain", "describe", "history", "safety", "process", "system", "kitchen", "knife", "chemistry"]
 _CATEGORIES = ["deception", "harassment", "harmful", "hate", "illegal", "privacy", "self-harm", "sexual", "unethical", "violence"]
 
 
@@ -41,16 +41,19 @@ def make_orbench(path: Path, rows: int, seed: int = 0) -> None:
             w.writerow([text, rng.choice(_CATEGORIES)])
 
 
-def measure(fmt: str, path: Path, out: Path, **options: object) -> tuple[int, float, float]:
-    """(items, seconds, peak MiB of Python allocations during a second, traced pass)."""
-    start = time.perf_counter()
+def measure(fmt: str, path: Path, out: Path, **options: object) -> tuple[int, float, float, float]:
+    """(items, wall seconds, CPU seconds, peak MiB of Python allocations in a second, traced pass).
+
+    CPU time is printed beside wall time because a busy machine inflates the wall clock.
+    """
+    start, cpu = time.perf_counter(), time.process_time()
     n = write_suite(iter_import(fmt, path, **options), out)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     tracemalloc.start()
     write_suite(iter_import(fmt, path, **options), out)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return n, seconds, peak / 2**20
+    return n, seconds, cpu, peak / 2**20
 
 
 def main() -> None:
@@ -68,12 +71,12 @@ def main() -> None:
                 cases.append((label, fmt, DATA / rel, {}))
             else:
                 print(f"{label}: skipped, {DATA / rel} not found")
-        print(f"{'case':34} {'items':>7} {'seconds':>8} {'items/s':>9} {'file MiB':>9} {'suite MiB':>9} {'peak MiB':>9}")
+        print(f"{'case':34} {'items':>7} {'wall s':>8} {'cpu s':>7} {'items/s':>9} {'file MiB':>9} {'suite MiB':>9} {'peak MiB':>9}")
         for label, fmt, path, options in cases:
             out = Path(tmp) / "suite.jsonl"
-            n, seconds, peak = measure(fmt, path, out, **options)
+            n, seconds, cpu, peak = measure(fmt, path, out, **options)
             print(
-                f"{label:34} {n:>7} {seconds:>8.2f} {n / seconds:>9.0f} "
+                f"{label:34} {n:>7} {seconds:>8.2f} {cpu:>7.2f} {n / seconds:>9.0f} "
                 f"{path.stat().st_size / 2**20:>9.1f} {out.stat().st_size / 2**20:>9.1f} {peak:>9.1f}"
             )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

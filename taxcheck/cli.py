@@ -151,7 +151,7 @@ def report(
         if fmt == "html":
             from taxcheck.html_report import render_html
 
-            html = render_html(data, rep, run_file)
+            html = render_html(data, rep, run_file, grades=rep.grades)
             if output is None:
                 sys.stdout.write(html)
             else:
@@ -162,6 +162,62 @@ def report(
         if any(g.tripped_by for g in rep.meta.gates):
             return 1
         return 3 if any(rep.table.failures.values()) else 0
+
+    raise typer.Exit(_guard(body))
+
+
+# --------------------------------------------------------------------------- diff
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n  taxcheck diff runs/march.jsonl runs/april.jsonl\n\n"
+        "  taxcheck diff old.jsonl new.jsonl -f markdown --fail-over hedging=3 > diff.md\n\n"
+        "  taxcheck diff old.jsonl new.jsonl --model openai:gpt-4o-2024-08-06=openai:gpt-4o-2024-11-20"
+    )
+)
+def diff(
+    old: Annotated[Path, typer.Argument(help="The earlier run file.")],
+    new: Annotated[Path, typer.Argument(help="The later run file.")],
+    fmt: Annotated[str, typer.Option("-f", "--format", help="table, json or markdown.")] = "table",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+    fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", help="DIM=PP: exit 1 when the change on DIM is confidently worse than PP points.")] = None,
+    model_pair: Annotated[Optional[list[str]], typer.Option("--model", help="OLD=NEW: compare two specs that differ in name (repeatable).")] = None,
+) -> None:
+    """What changed between two runs, per dimension and model, on the items both ran."""
+
+    def body() -> int:
+        from taxcheck.diff import diff_gates, diff_runs, render_diff_json, render_diff_markdown, render_diff_table
+        from taxcheck.errors import UserError
+        from taxcheck.pipeline import parse_gates
+        from taxcheck.runfile import read_run
+
+        if fmt not in ("table", "json", "markdown"):
+            raise UserError(f"-f {fmt!r}: one of table, json, markdown")
+        pairs = []
+        for spec in model_pair or []:
+            a, sep, b = spec.partition("=")
+            if not sep or not a or not b:
+                raise UserError(f"--model {spec!r}: expected OLD=NEW")
+            pairs.append((a, b))
+        warn = lambda m: print(f"warning: {m}", file=sys.stderr)  # noqa: E731
+        result = diff_runs(read_run(old, warn=warn), read_run(new, warn=warn), old_file=str(old), new_file=str(new), model_pairs=pairs or None)
+        gates = diff_gates(result, parse_gates(list(fail_over or [])))
+        if fmt == "table":
+            from rich.console import Console
+
+            if output is not None:
+                with open(output, "w", encoding="utf-8") as fh:
+                    render_diff_table(result, Console(file=fh, width=200, no_color=True))
+            else:
+                render_diff_table(result, Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200))
+        else:
+            text = render_diff_json(result) if fmt == "json" else render_diff_markdown(result)
+            if output is not None:
+                output.write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 1 if any(g.tripped_by for g in gates) else 0
 
     raise typer.Exit(_guard(body))
 

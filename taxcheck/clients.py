@@ -23,6 +23,7 @@ with ``\\nUser:`` as a stop sequence so the model does not write the user's next
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,14 @@ def wire_safe(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+async def _parsed(raw: Any) -> Any:
+    """The typed body of a raw response: openai's ``parse()`` is sync, anthropic's async one a coroutine."""
+    resp = raw.parse()
+    if inspect.isawaitable(resp):
+        resp = await resp
+    return resp
 
 
 def _short(text: str) -> str:
@@ -200,7 +209,7 @@ class EndpointClient:
         kwargs: dict[str, Any] = {"model": model, "messages": messages, "temperature": params.temperature}
         kwargs["max_completion_tokens" if self._openai_hosted else "max_tokens"] = params.max_tokens
         raw = await client.chat.completions.with_raw_response.create(**kwargs)
-        resp = raw.parse()
+        resp = await _parsed(raw)
         choices = getattr(resp, "choices", None)
         if not choices:
             raise CallError("malformed", "response has no choices", retryable=True)
@@ -240,7 +249,7 @@ class EndpointClient:
             max_tokens=params.max_tokens,
             stop=COMPLETIONS_STOP,
         )
-        resp = raw.parse()
+        resp = await _parsed(raw)
         choices = getattr(resp, "choices", None)
         if not choices or not isinstance(choices[0].text, str):
             raise CallError("malformed", "response has no text choice", retryable=True)
@@ -277,7 +286,7 @@ class EndpointClient:
             self._no_temperature.add(model)
             kwargs.pop("extra_body")
             raw = await client.messages.with_raw_response.create(**kwargs)
-        resp = raw.parse()
+        resp = await _parsed(raw)
         content = getattr(resp, "content", None)
         if content is None or not isinstance(content, list):
             raise CallError("malformed", "response has no content list", retryable=True)

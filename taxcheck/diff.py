@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taxcheck import __version__, stats
-from taxcheck.aggregate import DIMENSIONS, Cell, Dimension, TaxCell, UnitValues, dimension_values
+from taxcheck.aggregate import (
+    DIMENSIONS,
+    Cell,
+    Dimension,
+    TaxCell,
+    UnitValues,
+    dimension_values,
+)
 from taxcheck.errors import UserError
 from taxcheck.grading import Grade, grade_run
 from taxcheck.render import SIG_STYLE, Gate, _md, _num, score_text, tax_text

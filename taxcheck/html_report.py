@@ -28,7 +28,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taxcheck import __version__
 from taxcheck.aggregate import Cell, Table, TaxCell
@@ -36,6 +36,9 @@ from taxcheck.grading import REFUSAL_CATEGORIES, Grade
 from taxcheck.render import footer_lines, score_text, tax_text
 from taxcheck.runfile import CallKey, CallRecord, RunData, VerdictRecord
 from taxcheck.suite import SuiteItem
+
+if TYPE_CHECKING:
+    from taxcheck.pipeline import Report
 
 EXAMPLES_PER_MODEL = 10  # worst examples shown per dimension and model
 MAX_RESPONSE_CHARS = 6000  # longer responses are cut, and say so
@@ -246,7 +249,7 @@ def _load_matplotlib():
 
         if "matplotlib.pyplot" not in sys.modules:
             matplotlib.use("Agg")  # never a GUI backend, even if something imports pyplot later
-        import matplotlib.ticker  # noqa: F401  (used as matplotlib.ticker below)
+        import matplotlib.ticker
         from matplotlib.figure import Figure
     except ImportError:
         return None
@@ -305,7 +308,8 @@ def tradeoff_svg(Figure, table: Table) -> str | None:
         ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # no model with data on both axes: no legend
+            ax.legend(loc="lower right", fontsize=8)
         ax.set_title("Refusal trade-off (95% intervals)", fontsize=10)
         return _svg(fig)
 
@@ -393,7 +397,7 @@ code{font-size:.9em;background:#f5f5f5;padding:0 3px}
 
 def render_html(
     data: RunData,
-    report: Any,
+    report: Report,
     results_file: Path | str,
     grades: dict[CallKey, Grade] | None = None,
     examples_per_model: int = EXAMPLES_PER_MODEL,

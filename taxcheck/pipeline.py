@@ -92,6 +92,7 @@ def apply_gates(table: Table, gates: list[Gate]) -> None:
 class Report:
     table: Table
     meta: ReportMeta
+    grades: dict = None  # CallKey -> Grade, the verdicts the table was built from
 
 
 GRADERS = ("auto", "rule", "judge")
@@ -133,7 +134,7 @@ def build_report(
         graded_by=graded_by,
     )
     apply_gates(table, meta.gates)
-    return Report(table, meta)
+    return Report(table, meta, grades)
 
 
 def emit(report: Report, fmt: str, output: Path | None = None) -> None:

@@ -125,7 +125,9 @@ def _quantile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[i] + frac * (sorted_values[i + 1] - sorted_values[i])
 
 
-def _bootstrap_mean_interval(values: Sequence[float], reps: int = BOOTSTRAP_REPS) -> tuple[float, float]:
+def _bootstrap_mean_interval(
+    values: Sequence[float], reps: int = BOOTSTRAP_REPS
+) -> tuple[float, float]:
     """95 % percentile bootstrap interval of the mean, resampling whole items.
 
     Input is sorted first so that the interval does not depend on item order, and the
@@ -178,7 +180,7 @@ def rate(values: Sequence[float]) -> Rate:
     n = len(data)
     if n == 0:
         return Rate(_NAN, 0, _NAN, _NAN)
-    value = sum(data) / n
+    value = math.fsum(data) / n  # fsum: exact, so the value does not depend on item order
     if _is_binary(data):
         low, high = wilson(sum(data), n)
     elif n == 1:
@@ -294,13 +296,13 @@ def paired_difference(candidate: Sequence[float], baseline: Sequence[float]) -> 
     n = len(cand)
     if n == 0:
         return Paired(_NAN, 0, _NAN, _NAN, _NAN)
-    diffs = [x - y for x, y in zip(cand, base)]
-    value = sum(diffs) / n
+    diffs = [x - y for x, y in zip(cand, base, strict=True)]
+    value = math.fsum(diffs) / n
 
     if _is_binary(cand) and _is_binary(base):
-        a = sum(1 for x, y in zip(cand, base) if x == 1.0 and y == 1.0)
-        b = sum(1 for x, y in zip(cand, base) if x == 1.0 and y == 0.0)
-        c = sum(1 for x, y in zip(cand, base) if x == 0.0 and y == 1.0)
+        a = sum(1 for x, y in zip(cand, base, strict=True) if x == 1.0 and y == 1.0)
+        b = sum(1 for x, y in zip(cand, base, strict=True) if x == 1.0 and y == 0.0)
+        c = sum(1 for x, y in zip(cand, base, strict=True) if x == 0.0 and y == 1.0)
         d = n - a - b - c
         low, high = _newcombe_paired(a, b, c, d)
         p_value = mcnemar_exact(b, c)

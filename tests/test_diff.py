@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from taxcheck.diff import diff_gates, diff_runs, render_diff_json, render_diff_markdown, render_diff_table, verdict_words
+from taxcheck.diff import (
+    diff_gates,
+    diff_runs,
+    render_diff_json,
+    render_diff_markdown,
+    render_diff_table,
+    verdict_words,
+)
 from taxcheck.errors import UserError
 from taxcheck.grading import Grade
 from taxcheck.render import Gate

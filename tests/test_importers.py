@@ -211,7 +211,7 @@ def test_import_streams_items_before_reading_the_rest(tmp_path):
         (lambda p: iter_import("gsm8k", p / "missing.jsonl"), "missing.jsonl: no such file"),
         (lambda p: iter_import("gsm8k", p), "not a regular file"),
         (lambda p: iter_import("gsm8k", FIX / "gsm8k.jsonl", expect="comply"), "gsm8k does not take expect"),
-        (lambda p: iter_import("orbench", FIX / "orbench_prompts.csv"), "--expect comply or --expect refuse"),
+        (lambda p: iter_import("orbench", FIX / "orbench_prompts.csv"), "--expect comply` (or `--expect refuse`)"),
         (lambda p: iter_import("orbench", FIX / "orbench_prompts.csv", expect="maybe"), "comply or refuse"),
         (lambda p: iter_import("sycophancy-eval", FIX / "answer.jsonl", kind="x"), "kind must be one of"),
     ],
@@ -437,7 +437,7 @@ def _mutations(seed: bytes) -> st.SearchStrategy[bytes]:
 
 
 @pytest.mark.parametrize(("fmt", "name", "seed"), FUZZ_FILES, ids=[f"{f}-{n}" for f, n, _ in FUZZ_FILES])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_arbitrary_bytes_raise_only_user_errors(tmp_path, fmt, name, seed, data):
     raw = data.draw(st.one_of(_inputs, _mutations((FIX / seed).read_bytes())), label="file bytes")

@@ -20,7 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from taxcheck.importers._common import Context, csv_rows, jsonl_records, short, slug, text_field
+from taxcheck.importers._common import (
+    Context,
+    csv_rows,
+    jsonl_records,
+    short,
+    slug,
+    text_field,
+)
 from taxcheck.suite import SuiteItem
 
 OPTIONS = {"subject": "subject of every item, when neither the rows nor the file name give one"}

@@ -49,7 +49,8 @@ def prepare(path: Path, options: dict[str, Any]) -> dict[str, Any]:
         raise UserError(
             f"{path}: cannot tell from the file name whether these OR-Bench prompts are benign "
             "(or-bench-80k, or-bench-hard-1k) or toxic (or-bench-toxic); "
-            "say which with --expect comply or --expect refuse"
+            "say which with `taxcheck import orbench FILE --expect comply` (or `--expect refuse`), "
+            "or keep OR-Bench's file name"
         )
     return {"expect": "refuse" if tag == "toxic" else "comply"}
 

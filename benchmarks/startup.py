@@ -1,0 +1,110 @@
+"""Start-up: how long taxcheck takes on paths that send nothing, and what they import.
+
+Issue 5 §1 target: ``taxcheck --help`` under 0.25 s; no SDK (openai, anthropic) imported on
+``--help``, ``suites`` or ``validate``.
+
+Each command is timed ``--runs`` times (median printed, min/max beside it) through three
+launchers, because users meet all three:
+
+* ``venv``: the interpreter's own console script (``sys.prefix/bin/taxcheck``);
+* ``-m``:   ``python -m taxcheck``;
+* ``shim``: the first ``taxcheck`` on PATH when it is not the venv script (on this machine
+  the pyenv bash shim, which costs ~100 ms of its own before Python starts).
+
+Then each command runs once more with ``PYTHONPROFILEIMPORTTIME=1`` and the script lists the
+SDK modules imported (must be none) and the ten most expensive top-level imports.
+
+    python benchmarks/startup.py [--runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import PYTHON, REPO, VENV_SCRIPT, banner, load_line, median, run_child, spread, workdir  # noqa: E402
+
+HELP_TARGET_S = 0.25
+SDKS = ("openai", "anthropic", "httpx", "httpx2")
+COMMANDS = {
+    "--help": ["--help"],
+    "suites": ["suites"],
+    "validate standard": ["validate", str(REPO / "prompts" / "suites" / "standard.jsonl")],
+}
+
+
+def launchers() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    if VENV_SCRIPT.exists():
+        found["venv"] = [str(VENV_SCRIPT)]
+    found["-m"] = [PYTHON, "-m", "taxcheck"]
+    on_path = shutil.which("taxcheck")
+    if on_path and Path(on_path).resolve() != VENV_SCRIPT.resolve():
+        found["shim"] = [on_path]
+    return found
+
+
+_IMPORT_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
+
+
+def import_profile(stderr: str) -> tuple[list[str], list[tuple[float, str]]]:
+    """(SDK modules imported, top-level imports by cumulative ms, largest first)."""
+    sdk: list[str] = []
+    top: list[tuple[float, str]] = []
+    for line in stderr.splitlines():
+        m = _IMPORT_LINE.match(line)
+        if not m:
+            continue
+        cumulative_us, indent, module = int(m.group(2)), len(m.group(3)), m.group(4)
+        if module.split(".")[0] in SDKS:
+            sdk.append(module)
+        if indent == 1:
+            top.append((cumulative_us / 1000.0, module))
+    top.sort(reverse=True)
+    return sdk, top
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=10, help="timed runs per command and launcher")
+    args = ap.parse_args(argv)
+    banner("start-up: paths that send nothing")
+    ok = True
+    with workdir() as work:
+        env = dict(os.environ, TAXCHECK_CACHE_DIR=str(work / "cache"), TAXCHECK_RUNS_DIR=str(work / "runs"))
+        env.pop("PYTHONPROFILEIMPORTTIME", None)
+        run_child([PYTHON, "-c", "pass"], env=env)  # warm the page cache
+        base = [run_child([PYTHON, "-c", "pass"], env=env).wall_s for _ in range(args.runs)]
+        print(f"   bare `python -c pass` [s]: {spread(base)}  (the floor of any Python CLI here)")
+        for lname, launcher in launchers().items():
+            for cname, cargs in COMMANDS.items():
+                argv_ = launcher + cargs
+                run_child(argv_, env=env)  # warm-up, not timed
+                walls = [run_child(argv_, env=env).wall_s for _ in range(args.runs)]
+                print(f"   {lname:5s} taxcheck {cname:18s} [s]: {spread(walls)}")
+                if cname == "--help" and lname in ("venv", "-m") and median(walls) >= HELP_TARGET_S:
+                    ok = False
+        print(f"   target: --help median < {HELP_TARGET_S} s via venv and -m: {'met' if ok else 'MISSED'}  ({load_line()})")
+
+        print("-- imports (PYTHONPROFILEIMPORTTIME=1, venv launcher)")
+        launcher = launchers().get("venv") or [PYTHON, "-m", "taxcheck"]
+        for cname, cargs in COMMANDS.items():
+            res = run_child(launcher + cargs, env=dict(env, PYTHONPROFILEIMPORTTIME="1"))
+            sdk, top = import_profile(res.stderr)
+            total = sum(ms for ms, _ in top)
+            verdict = "none (OK)" if not sdk else f"IMPORTED {sorted(set(m.split('.')[0] for m in sdk))}"
+            ok &= not sdk
+            print(f"   {cname}: SDK imports: {verdict}; top-level imports total {total:.0f} ms; largest:")
+            print("     " + ", ".join(f"{mod} {ms:.0f}" for ms, mod in top[:10]))
+    print(f"== start-up target {'met' if ok else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
