@@ -345,21 +345,37 @@ def validate(
 # --------------------------------------------------------------------------- import
 
 
-@app.command("import", epilog="Example:\n\n  taxcheck import xstest xstest_prompts.csv -o xstest.jsonl")
+@app.command(
+    "import",
+    epilog=(
+        "Examples:\n\n  taxcheck import xstest xstest_prompts.csv -o xstest.jsonl\n\n"
+        "  taxcheck import orbench or-bench-hard-1k.csv -o orbench-hard.jsonl\n\n"
+        "  taxcheck import sycophancy-eval are_you_sure.jsonl -o pushback.jsonl\n\n"
+        "Or skip the file: taxcheck run -m openai:gpt-4o-mini -s xstest:xstest_prompts.csv"
+    ),
+)
 def import_(
     fmt: Annotated[str, typer.Argument(help="xstest, orbench, sycophancy-eval, mmlu, gsm8k or humaneval.")],
     file: Annotated[Path, typer.Argument(help="The dataset file you downloaded.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Suite file to write.")],
-    expect: Annotated[Optional[str], typer.Option("--expect", help="orbench: comply or refuse, when the file name does not say.")] = None,
+    expect: Annotated[Optional[str], typer.Option("--expect", help="orbench: comply or refuse, when the file name does not say (80k / hard-1k comply, toxic refuse).")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="sycophancy-eval: are-you-sure or answer, when the file name does not say.")] = None,
+    subject: Annotated[Optional[str], typer.Option("--subject", help="mmlu: subject for headerless per-subject CSVs whose name does not say.")] = None,
 ) -> None:
     """Turn a public dataset you downloaded into a taxcheck suite (nothing is downloaded)."""
 
     def body() -> int:
-        from taxcheck.importers import iter_import, write_suite
+        from taxcheck.errors import SuiteError
+        from taxcheck.importers import ImportReport, iter_import, write_suite
 
-        options = {"expect": expect} if expect else {}
-        n = write_suite(iter_import(fmt, file, **options), output)
-        print(f"{output}: {n} items", file=sys.stderr)
+        report = ImportReport()
+        try:
+            n = write_suite(iter_import(fmt, file, report=report, expect=expect, kind=kind, subject=subject), output)
+        except SuiteError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return 2
+        print(f"{output}: {report.summary() or f'{n} items'}", file=sys.stderr)
         return 0
 
     raise typer.Exit(_guard(body))
