@@ -50,6 +50,8 @@ class ChildResult:
     maxrss_mb: float
     stdout: str
     stderr: str
+    started_at: float = 0.0  # time.perf_counter() just before the fork
+    ended_at: float = 0.0  # time.perf_counter() when the exit was reaped
 
     @property
     def cpu_s(self) -> float:
@@ -94,6 +96,8 @@ def run_child(
             maxrss_mb=ru.ru_maxrss / 1024.0,  # Linux: KiB
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
+            started_at=start,
+            ended_at=start + wall,
         )
     if check and result.returncode != 0:
         raise SystemExit(

@@ -137,6 +137,8 @@ class Sample:
     tc_window: float
     tc_cpu_ms: float
     tc_rss: float
+    tc_head: float
+    tc_tail: float
     bare_wall: float
     bare_loop: float
     bare_import: float
@@ -153,19 +155,20 @@ def measure(server, suite: Path, n: int, c: int, work: Path, rep: int) -> Sample
     tc = run_child(argv, env=env, poll=watcher)
     if watcher.calls != n:
         raise SystemExit(f"taxcheck wrote {watcher.calls} call records, expected {n}")
-    usage = json.loads(tc.stdout).get("usage", {})
+    json.loads(tc.stdout)  # the report must be valid JSON
     bare = run_child(
         [PYTHON, __file__, "--bare-child", server.openai_url, str(suite), str(c)], env=env
     )
     b = json.loads(bare.stdout.strip().splitlines()[-1])
     if b["failures"]:
         raise SystemExit(f"bare loop: {b['failures']} failed requests")
-    _ = usage
     return Sample(
         tc_wall=tc.wall_s,
         tc_window=watcher.window_s or 0.0,
         tc_cpu_ms=tc.cpu_s * 1000 / n,
         tc_rss=tc.maxrss_mb,
+        tc_head=(watcher.first_at or tc.ended_at) - tc.started_at,
+        tc_tail=tc.ended_at - (watcher.last_at or tc.ended_at),
         bare_wall=bare.wall_s,
         bare_loop=b["loop_s"],
         bare_import=b["import_s"],
@@ -192,7 +195,8 @@ def report(n: int, c: int, latency: float, samples: list[Sample]) -> bool:
     print(f"   taxcheck sending, first->last call rec [s] : {spread(col('tc_window'))}  (+L for the first round trip)")
     print(f"   bare loop sending, gather() only [s]       : {spread(col('bare_loop'))}")
     print(f"   ratio taxcheck/bare, sending only          : {ratio_send:.2f}  ((window+L)/loop)")
-    print(f"   taxcheck overhead outside sending [s]      : {tc_wall - tc_win - latency:.3f}  (start-up, load, grade, report)")
+    print(f"   taxcheck launch -> first call record [s]   : {spread(col('tc_head'))}  (start-up, suite load, SDK import, 1st round trip)")
+    print(f"   taxcheck last call record -> exit [s]      : {spread(col('tc_tail'))}  (re-read run file, grade, report)")
     print(f"   CPU ms/request taxcheck / bare             : {median(col('tc_cpu_ms')):.2f} / {median(col('bare_cpu_ms')):.2f}")
     print(f"   taxcheck peak RSS [MB]                     : {median(col('tc_rss')):.1f}")
     return ok

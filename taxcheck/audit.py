@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 from taxcheck.aggregate import DIMENSION_NAMES
 from taxcheck.errors import UserError
@@ -30,14 +29,15 @@ def _in_dimension(dim: str, category: str, g: Grade) -> bool:
 
 
 def print_audit(data: RunData, show: str, grader: str = "auto") -> int:
-    from rich.console import Console
     from rich.text import Text
+
+    from taxcheck.console import stdout_console
 
     if show != "disagreements" and show not in DIMENSION_NAMES:
         raise UserError(f"--show {show!r}: 'disagreements' or a dimension ({', '.join(DIMENSION_NAMES)})")
     if show == "disagreements" and not data.verdicts:
         raise UserError("this run has no judge verdicts; add them with `taxcheck regrade RUN --judge SPEC`")
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120, highlight=False)
+    console = stdout_console(width=120)
     rule = grade_run(data)
     shown = 0
     for key, g in sorted(rule.items()):

@@ -30,9 +30,9 @@ app.add_typer(suites_app, name="suites")
 
 
 def _fail(message: str, code: int) -> None:
-    from rich.console import Console
+    from taxcheck.console import say, stderr_console
 
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    say(stderr_console(), "error", "bold red", message)
     raise typer.Exit(code)
 
 
@@ -92,6 +92,7 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")] = False,
     endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL: an OpenAI-compatible endpoint usable as NAME:MODEL; its key comes from NAME_API_KEY.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml with [endpoints.NAME] tables (default: ./taxcheck.toml if present).")] = None,
+    prices: Annotated[Optional[Path], typer.Option("--prices", help="JSON price table (format of prompts/prices.json) consulted before the built-in one.")] = None,
 ) -> None:
     """Ask the models the suite's questions, grade the answers, print the tax table."""
     from taxcheck.run_cmd import RunOptions, execute
@@ -117,6 +118,7 @@ def run(
         no_cache=no_cache,
         endpoints=list(endpoint or []),
         config=config,
+        prices=prices,
     )
     raise typer.Exit(_guard(execute, opts, sys.argv))
 
@@ -204,13 +206,13 @@ def diff(
         result = diff_runs(read_run(old, warn=warn), read_run(new, warn=warn), old_file=str(old), new_file=str(new), model_pairs=pairs or None)
         gates = diff_gates(result, parse_gates(list(fail_over or [])))
         if fmt == "table":
-            from rich.console import Console
+            from taxcheck.console import stdout_console
 
             if output is not None:
                 with open(output, "w", encoding="utf-8") as fh:
-                    render_diff_table(result, Console(file=fh, width=200, no_color=True))
+                    render_diff_table(result, stdout_console(fh, color=False))
             else:
-                render_diff_table(result, Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200))
+                render_diff_table(result, stdout_console())
         else:
             text = render_diff_json(result) if fmt == "json" else render_diff_markdown(result)
             if output is not None:
@@ -246,16 +248,15 @@ def regrade(
     """Re-score a finished run with the current rules and/or an LLM judge, without asking the models again."""
 
     def body() -> int:
-        from rich.console import Console
-
         from taxcheck.cache import Cache, default_cache_dir
+        from taxcheck.console import say, stderr_console
         from taxcheck.pipeline import build_report, emit
         from taxcheck.regrade import regrade as do_regrade
         from taxcheck.runfile import read_run
         from taxcheck.specs import Registry
 
-        err = Console(stderr=True, highlight=False)
-        warn = lambda m: err.print(f"[yellow]warning:[/] {m}")  # noqa: E731
+        err = stderr_console()
+        warn = lambda m: say(err, "warning", "yellow", m)  # noqa: E731
         spec = Registry.load(list(endpoint or []), config).resolve(judge) if judge else None
         cache = Cache(None if no_cache else default_cache_dir(), warn=warn)
         try:

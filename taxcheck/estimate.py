@@ -8,7 +8,6 @@ to tell a $5 run from a $500 one, not to bill by.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +27,8 @@ class Estimate:
     input_tokens: int = 0
     output_tokens: int = 0
 
-    def cost(self, spec: str) -> float | None:
-        return cost_usd(spec, self.input_tokens, self.output_tokens)
+    def cost(self, spec: str, prices=()) -> float | None:
+        return cost_usd(spec, self.input_tokens, self.output_tokens, prices)
 
 
 def estimate_tokens(messages: list[dict[str, str]]) -> int:
@@ -64,9 +63,10 @@ def estimate(plan, cache: Cache) -> dict[str, Estimate]:
     return result
 
 
-def print_dry_run(plan, cache: Cache, out: Path) -> None:
-    from rich.console import Console
+def print_dry_run(plan, cache: Cache, out: Path, prices=()) -> None:
     from rich.table import Table
+
+    from taxcheck.console import stdout_console
 
     est = estimate(plan, cache)
     t = Table(title="taxcheck --dry-run: nothing was sent", title_justify="left")
@@ -74,13 +74,13 @@ def print_dry_run(plan, cache: Cache, out: Path) -> None:
         t.add_column(col, justify="left" if col == "model" else "right")
     total_cost: float | None = 0.0
     for spec, e in est.items():
-        cost = e.cost(spec)
+        cost = e.cost(spec, prices)
         total_cost = None if cost is None or total_cost is None else total_cost + cost
         t.add_row(
             spec, str(e.calls), str(e.recorded), str(e.cached), str(e.calls - e.recorded - e.cached),
             f"{e.input_tokens:,}", f"{e.output_tokens:,}", "unknown" if cost is None else f"${cost:.4f}",
         )
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160)
+    console = stdout_console(width=160)
     console.print(t)
     console.print(f"total estimated cost: {'unknown (no price for some model)' if total_cost is None else f'${total_cost:.4f}'}", highlight=False)
     console.print(f"run file would be: {out}", highlight=False)

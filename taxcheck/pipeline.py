@@ -46,7 +46,7 @@ def usage_from_run(data: RunData) -> dict[str, dict[str, Any]]:
         u["input_tokens"] += v.input_tokens
         u["output_tokens"] += v.output_tokens
     for m, u in usage.items():
-        u["cost_usd"] = cost_usd(m, u["input_tokens"], u["output_tokens"])
+        u["cost_usd"] = cost_usd(m, u["input_tokens"], u["output_tokens"], data.header.prices)
     return usage
 
 
@@ -142,14 +142,13 @@ def emit(report: Report, fmt: str, output: Path | None = None) -> None:
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     if fmt == "table":
-        from rich.console import Console
+        from taxcheck.console import stdout_console
 
         if output is not None:
             with open(output, "w", encoding="utf-8") as fh:
-                print_table(report.table, report.meta, Console(file=fh, width=200, no_color=True))
+                print_table(report.table, report.meta, stdout_console(fh, color=False))
             return
-        console = Console(file=sys.stdout) if sys.stdout.isatty() else Console(file=sys.stdout, width=200)
-        print_table(report.table, report.meta, console)
+        print_table(report.table, report.meta, stdout_console())
         return
     text = {"json": render_json, "markdown": render_markdown, "csv": render_csv}[fmt](report.table, report.meta)
     if output is not None:

@@ -49,6 +49,7 @@ class RunOptions:
     no_cache: bool = False
     endpoints: list[str] = field(default_factory=list)
     config: Path | None = None
+    prices: Path | None = None
 
 
 def default_runs_dir() -> Path:
@@ -118,17 +119,17 @@ def check_writable(path: Path) -> None:
 
 
 def execute(opts: RunOptions, argv: list[str]) -> int:
-    from rich.console import Console
-
     from taxcheck.cache import Cache, default_cache_dir
     from taxcheck.clients import Params
     from taxcheck.pipeline import FORMATS, build_report, emit, parse_gates
     from taxcheck.runfile import RunWriter, read_run
 
-    err = Console(stderr=True, highlight=False)
+    from taxcheck.console import say, stderr_console
+
+    err = stderr_console()
 
     def warn(msg: str) -> None:
-        err.print(f"[yellow]warning:[/] {msg}", markup=True, highlight=False, soft_wrap=True)
+        say(err, "warning", "yellow", msg)
 
     # ---- 1. validate everything before the first request
     if opts.fmt not in FORMATS:
@@ -156,6 +157,9 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         if name not in [s.spec for s in specs]:
             specs.append(registry.resolve(name))
     judge_spec = registry.resolve(opts.judge) if opts.judge else None
+    from taxcheck.pricing import config_prices, load_price_file
+
+    price_rows = (load_price_file(opts.prices) if opts.prices else []) + config_prices(opts.config)
     gates = parse_gates(opts.fail_over)
     if gates and not opts.baseline:
         raise UserError("--fail-over compares against a baseline: add -b SPEC")
@@ -204,7 +208,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     if opts.dry_run:
         from taxcheck.estimate import print_dry_run
 
-        print_dry_run(plan, cache, out)
+        print_dry_run(plan, cache, out, price_rows)
         cache.close()
         return EXIT_OK
 
@@ -225,6 +229,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
                 "suites": [{"name": s.name, "path": s.path, "sha256": s.sha256, "items": len(s.items)} for s in suites],
                 "params": run_params,
                 "endpoints": {s.spec: {"url": s.endpoint.display_url, "wire": s.endpoint.wire, "api": s.api} for s in specs},
+                "prices": [list(r) for r in price_rows],
             }
             writer.write(header)
             for item in items:
@@ -237,11 +242,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         cache.close()
 
     if interrupted:
-        err.print(
-            f"[bold yellow]Interrupted.[/] Finished calls are kept in {out}; "
-            f"rerun the same command to resume (add -o {out} if you gave none).",
-            highlight=False,
-        )
+        say(err, "Interrupted", "bold yellow", f"finished calls are kept in {out}; rerun the same command to resume (add -o {out} if you gave none).")
         return EXIT_INTERRUPTED
 
     notes = list(outcome.auth_failures.values()) if outcome else []
@@ -252,7 +253,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         try:
             _n, judge_auth = judge_file(out, judge_spec, judge_cache, opts.concurrency, opts.timeout, opts.retries, warn)
         except KeyboardInterrupt:
-            err.print(f"[bold yellow]Interrupted while judging.[/] Verdicts so far are kept in {out}; rerun to resume.", highlight=False)
+            say(err, "Interrupted while judging", "bold yellow", f"verdicts so far are kept in {out}; rerun to resume.")
             return EXIT_INTERRUPTED
         finally:
             judge_cache.close()
@@ -263,7 +264,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     report = build_report(data, out, gates=gates, notes=notes, grader=opts.grader)
     emit(report, opts.fmt)
     if opts.fmt != "table":
-        err.print(f"run file: {out}", highlight=False)
+        say(err, "run file", "dim", str(out))
     if outcome and outcome.auth_failures:
         return EXIT_USAGE
     if any(g.tripped_by for g in report.meta.gates):

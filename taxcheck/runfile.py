@@ -54,6 +54,7 @@ class RunHeader(_Record):
     suites: list[SuiteRef]
     params: dict[str, Any]
     endpoints: dict[str, dict[str, str]] = {}
+    prices: list[list[Any]] = []  # the user's own price rows: [pattern, input, output]
 
 
 class CallRecord(_Record):

@@ -12,11 +12,21 @@ POST /v1/messages. Anything else gets a 404 in the provider's error shape.
 
 Which reply a request gets, first match wins:
   1. the one-shot queue for the request's model (``enqueue(..., model=m)``), FIFO;
-  2. the general one-shot queue (``enqueue(...)``), FIFO — it applies to every endpoint,
-     including GET /v1/models;
+  2. the general one-shot queue (``enqueue(...)``), FIFO — it applies to every known
+     endpoint, including GET /v1/models (unknown paths get a 404 and consume nothing);
   3. the responder for the request's model (``respond_for``);
   4. the default responder (``respond``);
   5. the built-in echo: ``"Echo: <last user text>"``.
+
+Counters for assertions: ``requests`` (every request, arrival order), ``successes``
+(well-formed 200s sent), ``in_flight`` / ``peak_in_flight`` (requests held at once: checks a
+client's concurrency limit), ``connections`` (TCP accepts: checks keep-alive reuse) and
+``errors`` (tracebacks of responders that raised; those requests got a 500). Counters are
+settled before the response bytes leave, so a client holding its answer sees them updated.
+
+A ``hang`` reply holds the request until the client closes the socket (its timeout), the
+server closes, or ``hang_seconds`` pass; it never blocks ``close()``. Streaming requests
+(``stream: true``) are answered with a 400: the fake does not speak SSE.
 
 Standalone (benchmarks):  ``python tests/fakeapi.py --port 0 --latency 0.2`` prints the base
 URL as its first stdout line and serves the echo responder until SIGINT/SIGTERM.
@@ -690,16 +700,18 @@ class FakeAPI:
             pass
 
     async def _pick_reply(self, request: Request) -> Reply:
+        if request.kind == "other":  # never consumes a script meant for a real endpoint
+            return Reply(status=404, text=f"Unknown endpoint {request.method} {request.path}")
         with self._lock:
             queue = self._model_queues.get(request.model or "") if request.model else None
             if queue:
                 return queue.popleft()
             if self._queue:
                 return self._queue.popleft()
-            if request.kind == "other":
-                return Reply(status=404, text=f"Unknown endpoint {request.method} {request.path}")
             if request.method == "POST" and not isinstance(request.body, dict):
                 return Reply(status=400, text="We could not parse the JSON body of your request.")
+            if isinstance(request.body, dict) and request.body.get("stream"):
+                return Reply(status=400, text="fakeapi does not implement streaming (stream=true).")
             if request.kind == "models":
                 return Reply()
             fn = self._per_model.get(request.model or "") or self._default or echo

@@ -7,13 +7,13 @@ loopback; nothing is monkeypatched. Raw-socket tests cover what the SDKs never s
 from __future__ import annotations
 
 import asyncio
+import gzip
 import http.client
 import json
 import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -372,7 +372,7 @@ def test_close_cuts_hanging_and_idle_connections_quickly() -> None:
         hanging.settimeout(2)
         assert hanging.recv(100) == b""  # closed, never answered
     api.close()  # idempotent
-    assert not any(t.name == "fakeapi" for t in threading.enumerate())
+    assert not api._thread.is_alive()
 
 
 @pytest.mark.parametrize(
@@ -422,6 +422,28 @@ def test_chunked_request_body_and_query_string(fake_api: FakeAPI) -> None:
     assert fake_api.requests[0].path == "/v1/chat/completions"
 
 
+def test_expect_continue_and_gzip_request_bodies(fake_api: FakeAPI) -> None:
+    payload = gzip.compress(json.dumps({"model": "g", "messages": [{"role": "user", "content": "zipped"}]}).encode())
+    head = (b"POST /v1/chat/completions HTTP/1.1\r\nContent-Encoding: gzip\r\nExpect: 100-continue\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(payload))
+    with socket.create_connection((fake_api.host, fake_api.port)) as sock:
+        sock.settimeout(2)
+        sock.sendall(head)
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(payload)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    body = data.partition(b"\r\n\r\n")[2]
+    assert ChatCompletion.model_validate_json(body).choices[0].message.content == "Echo: zipped"
+
+
+def test_unknown_path_does_not_consume_the_queue(fake_api: FakeAPI) -> None:
+    fake_api.enqueue("queued")
+    assert raw_http(fake_api, "POST", "/v1/responses", b"{}")[0] == 404
+    assert text_of(ask(fake_api, "openai", "sync")) == "queued"
+
+
 def test_keep_alive_serves_several_requests_on_one_connection(fake_api: FakeAPI) -> None:
     conn = http.client.HTTPConnection(fake_api.host, fake_api.port, timeout=5)
     try:
@@ -443,6 +465,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(fake_api: FakeAPI)
         ("POST", "/v1/messages/batches", b"{}", {"anthropic-version": "2023-06-01"}, 404, "anthropic"),
         ("POST", "/v1/chat/completions", b"{not json", {}, 400, "openai"),
         ("POST", "/v1/messages", b"[1, 2]", {}, 400, "anthropic"),
+        ("POST", "/v1/chat/completions", b'{"model": "m", "stream": true}', {}, 400, "openai"),
     ],
 )
 def test_unknown_paths_and_bad_json_get_provider_errors(
