@@ -44,9 +44,15 @@ def launchers() -> dict[str, list[str]]:
     if VENV_SCRIPT.exists():
         found["venv"] = [str(VENV_SCRIPT)]
     found["-m"] = [PYTHON, "-m", "taxcheck"]
-    on_path = shutil.which("taxcheck")
-    if on_path and Path(on_path).resolve() != VENV_SCRIPT.resolve():
-        found["shim"] = [on_path]
+    # Run through a pyenv shim, this script sees the version's bin/ first on PATH, so look
+    # for a shim explicitly as well as for whatever else PATH would find.
+    candidates = [shutil.which("taxcheck")]
+    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates.append(os.path.join(pyenv_root, "shims", "taxcheck"))
+    for path in candidates:
+        if path and os.access(path, os.X_OK) and Path(path).resolve() != VENV_SCRIPT.resolve():
+            found["shim"] = [path]
+            break
     return found
 
 

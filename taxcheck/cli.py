@@ -68,7 +68,7 @@ ModelOpt = Annotated[
         "  taxcheck run -m vllm:my-model -b vllm:my-base#completions -s standard --limit 200\n\n"
         "  taxcheck run -m openai:new -b openai:old -f json --fail-over over_refusal=5 > result.json\n\n"
         "Exit codes: 0 done, 1 a --fail-over gate tripped, 2 bad usage or input, "
-        "3 some items failed after retries, 130 interrupted (rerun to resume)."
+        "3 some items failed after retries, 4 --max-cost stopped the run, 130 interrupted (rerun to resume)."
     )
 )
 def run(
@@ -93,6 +93,9 @@ def run(
     endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL: an OpenAI-compatible endpoint usable as NAME:MODEL; its key comes from NAME_API_KEY.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml with [endpoints.NAME] tables (default: ./taxcheck.toml if present).")] = None,
     prices: Annotated[Optional[Path], typer.Option("--prices", help="JSON price table (format of prompts/prices.json) consulted before the built-in one.")] = None,
+    max_cost: Annotated[Optional[float], typer.Option("--max-cost", help="US dollars: send no request that could take this invocation past it; exit 4 when it stops the run.")] = None,
+    rpm: Annotated[Optional[int], typer.Option("--rpm", help="Client-side ceiling: requests per minute per endpoint.")] = None,
+    tpm: Annotated[Optional[int], typer.Option("--tpm", help="Client-side ceiling: estimated tokens per minute per endpoint.")] = None,
 ) -> None:
     """Ask the models the suite's questions, grade the answers, print the tax table."""
     from taxcheck.run_cmd import RunOptions, execute
@@ -119,6 +122,9 @@ def run(
         endpoints=list(endpoint or []),
         config=config,
         prices=prices,
+        max_cost=max_cost,
+        rpm=rpm,
+        tpm=tpm,
     )
     raise typer.Exit(_guard(execute, opts, sys.argv))
 

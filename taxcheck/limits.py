@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 
 
 class AdaptiveLimit:
-    def __init__(self, maximum: int, cooldown_s: float = 1.0):
+    def __init__(self, maximum: int, cooldown_s: float = 1.0, ceiling: "RateCeiling | None" = None):
+        self.ceiling = ceiling if ceiling is not None else RateCeiling()
         self.maximum = max(1, maximum)
         self.limit = float(self.maximum)
         self.in_flight = 0
@@ -56,3 +58,96 @@ class AdaptiveLimit:
             self._last_cut = now
             self.limit = max(1.0, self.limit / 2)
             self.decreases += 1
+
+
+class RateCeiling:
+    """Client-side requests-per-minute and tokens-per-minute ceilings (``--rpm``/``--tpm``),
+    plus pauses the provider asks for through its rate-limit headers.
+
+    A sliding 60 s window of what was started; ``acquire`` waits until one more request
+    (and its estimated tokens) fits. Headers that say nothing is left
+    (``x-ratelimit-remaining-requests: 0``, ``anthropic-ratelimit-tokens-remaining: 0``)
+    pause the endpoint until the reset they announce, so we wait instead of collecting 429s.
+    """
+
+    WINDOW_S = 60.0
+    MAX_PAUSE_S = 60.0
+
+    def __init__(self, rpm: int | None = None, tpm: int | None = None):
+        self.rpm = rpm
+        self.tpm = tpm
+        self._starts: deque[tuple[float, int]] = deque()  # (monotonic time, tokens)
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self.rpm is not None or self.tpm is not None or self._paused_until > 0
+
+    async def acquire(self, tokens: int = 0) -> None:
+        if not self.active:  # the common case costs nothing
+            return
+        async with self._lock:  # one waiter at a time keeps the window arithmetic simple
+            while True:
+                now = time.monotonic()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
+                cutoff = now - self.WINDOW_S
+                while self._starts and self._starts[0][0] <= cutoff:
+                    self._starts.popleft()
+                wait = 0.0
+                if self.rpm is not None and len(self._starts) >= self.rpm:
+                    wait = max(wait, self._starts[len(self._starts) - self.rpm][0] - cutoff)
+                if self.tpm is not None and self._starts:
+                    used = sum(t for _, t in self._starts)
+                    if used + tokens > self.tpm:
+                        # wait until enough of the window has slid out
+                        freed, i = used + tokens - self.tpm, 0
+                        acc = 0
+                        while i < len(self._starts) and acc < freed:
+                            acc += self._starts[i][1]
+                            i += 1
+                        wait = max(wait, self._starts[i - 1][0] - cutoff)
+                if wait <= 0:
+                    if self.rpm is not None or self.tpm is not None:
+                        self._starts.append((now, tokens))
+                    return
+                await asyncio.sleep(min(wait, self.WINDOW_S))
+
+    def observe(self, headers: dict[str, str] | None) -> None:
+        """Pause when the provider says a quota is exhausted until it resets."""
+        if not headers:
+            return
+        pause = 0.0
+        for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
+            remaining = headers.get(f"x-ratelimit-remaining-{kind}") or headers.get(f"anthropic-ratelimit-{kind}-remaining")
+            if remaining is None or remaining.strip() not in ("0", "0.0"):
+                continue
+            reset = headers.get(f"x-ratelimit-reset-{kind}") or headers.get(f"anthropic-ratelimit-{kind}-reset")
+            pause = max(pause, parse_reset(reset) if reset else 1.0)
+        if pause > 0:
+            self._paused_until = max(self._paused_until, time.monotonic() + min(pause, self.MAX_PAUSE_S))
+
+
+def parse_reset(value: str) -> float:
+    """Seconds until a quota resets: OpenAI's ``1m30s`` / ``250ms`` / ``2``, or Anthropic's RFC 3339 time."""
+    import re
+    from datetime import datetime, timezone
+
+    v = value.strip()
+    try:
+        return max(0.0, float(v))
+    except ValueError:
+        pass
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", v)
+    if parts and "".join(n + u for n, u in parts) == v.replace(" ", ""):
+        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+        return sum(float(n) * scale[u] for n, u in parts)
+    try:
+        when = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return 1.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

@@ -25,13 +25,14 @@ def judge_file(
     timeout_s: float,
     retries: int,
     warn: Callable[[str], None],
+    budget=None,
 ) -> tuple[int, str | None]:
     """Append verdicts for every ungraded call; returns (verdicts written, auth failure or None)."""
     from taxcheck.judge import JUDGE_PARAMS, run_judge
     from taxcheck.sender import Sender
 
     data = read_run(path, warn=warn)
-    sender = Sender(cache, JUDGE_PARAMS, retries, on_warning=warn)
+    sender = Sender(cache, JUDGE_PARAMS, retries, on_warning=warn, budget=budget)
     writer = RunWriter(path)
     writer.open()
     try:

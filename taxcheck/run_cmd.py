@@ -24,6 +24,7 @@ from taxcheck.specs import ModelSpec, Registry, redact_url
 from taxcheck.suite import Suite, SuiteItem, resolve_suite
 
 EXIT_INTERRUPTED = 130
+from taxcheck.errors import EXIT_BUDGET  # noqa: E402
 MIN_FREE_BYTES = 20 * 1024 * 1024
 
 
@@ -50,6 +51,9 @@ class RunOptions:
     endpoints: list[str] = field(default_factory=list)
     config: Path | None = None
     prices: Path | None = None
+    max_cost: float | None = None
+    rpm: int | None = None
+    tpm: int | None = None
 
 
 def default_runs_dir() -> Path:
@@ -160,6 +164,16 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     from taxcheck.pricing import config_prices, load_price_file
 
     price_rows = (load_price_file(opts.prices) if opts.prices else []) + config_prices(opts.config)
+    budget = None
+    if opts.max_cost is not None:
+        from taxcheck.budget import Budget
+
+        if opts.max_cost <= 0:
+            raise UserError("--max-cost must be a positive number of US dollars")
+        budget = Budget(opts.max_cost, price_rows)
+        budget.check_priced([s.spec for s in specs] + ([judge_spec.spec] if judge_spec else []))
+    if opts.rpm is not None and opts.rpm < 1 or opts.tpm is not None and opts.tpm < 1:
+        raise UserError("--rpm and --tpm must be at least 1")
     gates = parse_gates(opts.fail_over)
     if gates and not opts.baseline:
         raise UserError("--fail-over compares against a baseline: add -b SPEC")
@@ -204,6 +218,8 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         timeout_s=opts.timeout,
         retries=opts.retries,
         done=done,
+        rpm=opts.rpm,
+        tpm=opts.tpm,
     )
     if opts.dry_run:
         from taxcheck.estimate import print_dry_run
@@ -236,7 +252,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
                 writer.write({"type": "item", "item": item.model_dump(exclude_none=True, exclude_defaults=True)})
         elif existing.dropped_torn_line:
             pass  # RunWriter.open() already cut the torn tail
-        outcome, interrupted = _send(plan, cache, writer, err, warn)
+        outcome, interrupted = _send(plan, cache, writer, err, warn, budget, price_rows)
     finally:
         writer.close()
         cache.close()
@@ -251,7 +267,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
 
         judge_cache = Cache(None if opts.no_cache else default_cache_dir(), warn=warn)
         try:
-            _n, judge_auth = judge_file(out, judge_spec, judge_cache, opts.concurrency, opts.timeout, opts.retries, warn)
+            _n, judge_auth = judge_file(out, judge_spec, judge_cache, opts.concurrency, opts.timeout, opts.retries, warn, budget)
         except KeyboardInterrupt:
             say(err, "Interrupted while judging", "bold yellow", f"verdicts so far are kept in {out}; rerun to resume.")
             return EXIT_INTERRUPTED
@@ -265,6 +281,10 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     emit(report, opts.fmt)
     if opts.fmt != "table":
         say(err, "run file", "dim", str(out))
+    if budget is not None and budget.stopped:
+        say(err, "Budget reached", "bold yellow", f"--max-cost ${budget.max_usd:g} stopped the run after ${budget.spent:.4f}; "
+            f"the table covers what finished. Rerun with a higher --max-cost to continue from {out}.")
+        return EXIT_BUDGET
     if outcome and outcome.auth_failures:
         return EXIT_USAGE
     if any(g.tripped_by for g in report.meta.gates):
@@ -274,8 +294,9 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _send(plan, cache, writer, err, warn):
+def _send(plan, cache, writer, err, warn, budget=None, prices=()):
     """Run the event loop; returns (outcome or None, interrupted)."""
+    from taxcheck.pricing import cost_usd
     from taxcheck.runner import Runner
 
     total = plan.total_calls()
@@ -291,11 +312,21 @@ def _send(plan, cache, writer, err, warn):
         )
         task_id = progress.add_task("calls", total=total, completed=already, rate="")
 
-    def on_call(rec) -> None:
-        if progress is not None:
-            progress.advance(task_id)
+    spent = {"usd": 0.0, "known": True}
 
-    runner = Runner(plan, cache, writer, on_call=on_call, on_warning=warn)
+    def on_call(rec) -> None:
+        if progress is None:
+            return
+        if rec.ok and not rec.cached:
+            c = cost_usd(rec.model, rec.input_tokens or 0, rec.output_tokens or 0, prices)
+            if c is None:
+                spent["known"] = False
+            else:
+                spent["usd"] += c
+        money = f"${spent['usd']:.4f}" + ("" if spent["known"] else " + unpriced")
+        progress.update(task_id, advance=1, rate=money)
+
+    runner = Runner(plan, cache, writer, on_call=on_call, on_warning=warn, budget=budget)
 
     async def main():
         loop = asyncio.get_running_loop()

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from taxcheck.cache import Cache
 from taxcheck.clients import EndpointClient, Params
-from taxcheck.limits import AdaptiveLimit
+from taxcheck.budget import Budget
+from taxcheck.limits import AdaptiveLimit, RateCeiling
 from taxcheck.runfile import CallKey, CallRecord, RunWriter
 from taxcheck.sender import Sender, Usage
 from taxcheck.specs import ModelSpec
@@ -29,6 +30,7 @@ class RunOutcome:
     usage: dict[str, Usage]
     auth_failures: dict[str, str] = field(default_factory=dict)  # model spec -> one-line reason
     interrupted: bool = False
+    budget_stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class RunPlan:
     timeout_s: float
     retries: int
     done: dict[CallKey, CallRecord]
+    rpm: int | None = None  # client-side ceilings per endpoint
+    tpm: int | None = None
 
     def units(self, model_filter: Callable[[ModelSpec], bool] = lambda _m: True) -> Iterator[Unit]:
         """Units not yet finished, item-major so that all models progress together."""
@@ -80,13 +84,14 @@ class Runner:
         writer: RunWriter,
         on_call: Callable[[CallRecord], None] = lambda _r: None,
         on_warning: Callable[[str], None] = lambda _m: None,
+        budget: Budget | None = None,
     ):
         self.plan = plan
         self.cache = cache
         self.writer = writer
         self.on_call = on_call
         self.on_warning = on_warning
-        self.sender = Sender(cache, plan.params, plan.retries, on_warning)
+        self.sender = Sender(cache, plan.params, plan.retries, on_warning, budget=budget)
         for m in plan.models:
             self.sender.usage_of(m.spec)
 
@@ -99,7 +104,7 @@ class Runner:
         for models in by_endpoint.values():
             client = EndpointClient(models[0].endpoint, self.plan.timeout_s)
             clients.append(client)
-            limit = AdaptiveLimit(self.plan.concurrency)
+            limit = AdaptiveLimit(self.plan.concurrency, ceiling=RateCeiling(self.plan.rpm, self.plan.tpm))
             names = {m.spec for m in models}
             units = self.plan.units(lambda m, names=names: m.spec in names)
             for _ in range(self.plan.concurrency):
@@ -116,12 +121,20 @@ class Runner:
         finally:
             for client in clients:
                 await client.aclose()
-        return RunOutcome(usage=self.sender.usage, auth_failures=self.sender.auth_failures, interrupted=interrupted)
+        budget = self.sender.budget
+        return RunOutcome(
+            usage=self.sender.usage,
+            auth_failures=self.sender.auth_failures,
+            interrupted=interrupted,
+            budget_stopped=bool(budget and budget.stopped),
+        )
 
     async def _worker(self, units: Iterator[Unit], client: EndpointClient, limit: AdaptiveLimit) -> None:
         for unit in units:  # a shared iterator: each unit goes to exactly one worker
             if unit.model.spec in self.sender.auth_failures:
                 continue
+            if self.sender.budget is not None and self.sender.budget.stopped:
+                return
             await self._converse(unit, client, limit)
 
     async def _converse(self, unit: Unit, client: EndpointClient, limit: AdaptiveLimit) -> None:
@@ -148,7 +161,7 @@ class Runner:
         model = unit.model
         base = {"type": "call", "model": model.spec, "item": unit.item.id, "sample": unit.sample, "turn": turn}
         result = await self.sender.send(model, messages, unit.sample, client, limit)
-        if result.auth_failed:
+        if result.auth_failed or result.budget_stopped:
             return None
         if result.error is not None:
             return self._record(

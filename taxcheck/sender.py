@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+from taxcheck.budget import Budget
 from taxcheck.cache import Cache, cache_key
+from taxcheck.estimate import estimate_tokens
 from taxcheck.clients import Completion, EndpointClient, Params
 from taxcheck.errors import CallError
 from taxcheck.limits import AdaptiveLimit
@@ -39,6 +41,7 @@ class SendResult:
     attempts: int = 0
     latency_ms: float = 0.0
     auth_failed: bool = False
+    budget_stopped: bool = False  # not sent: it could have passed --max-cost
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -52,7 +55,9 @@ class Sender:
         params: Params,
         retries: int,
         on_warning: Callable[[str], None] = lambda _m: None,
+        budget: Budget | None = None,
     ):
+        self.budget = budget
         self.cache = cache
         self.params = params
         self.retries = retries
@@ -79,6 +84,13 @@ class Sender:
         if hit is not None:
             usage.cached += 1
             return SendResult(completion=Completion.from_json(hit), cached=True)
+        reserved = 0.0
+        if self.budget is not None:
+            held = self.budget.reserve(model.spec, messages, self.params.max_tokens)
+            if held is None:
+                return SendResult(budget_stopped=True)
+            reserved = held
+        est_tokens = estimate_tokens(messages) + self.params.max_tokens if limit.ceiling.active else 0
         attempts = 0
         started = time.perf_counter()
         try:
@@ -92,6 +104,7 @@ class Sender:
                     if model.spec in self.auth_failures:
                         return SendResult(auth_failed=True, attempts=attempts)
                     attempts += 1
+                    await limit.ceiling.acquire(est_tokens)
                     await limit.acquire()
                     try:
                         completion = await client.complete(model.model, model.api, messages, self.params)
@@ -102,7 +115,10 @@ class Sender:
                     finally:
                         limit.release()
                     limit.on_success()
+                    limit.ceiling.observe(completion.headers)
         except CallError as exc:
+            if self.budget is not None:
+                self.budget.release(reserved)
             usage.retries += max(0, attempts - 1)
             if exc.kind == "auth":
                 if model.spec not in self.auth_failures:
@@ -111,6 +127,8 @@ class Sender:
                 return SendResult(auth_failed=True, error=exc, attempts=attempts)
             usage.failed += 1
             return SendResult(error=exc, attempts=attempts)
+        if self.budget is not None:
+            self.budget.settle(reserved, model.spec, completion.input_tokens, completion.output_tokens)
         usage.retries += attempts - 1
         usage.requests += 1
         usage.input_tokens += completion.input_tokens or 0

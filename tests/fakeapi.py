@@ -499,7 +499,11 @@ class FakeAPI:
     # ----------------------------------------------------------------- scripting API
 
     def respond(self, fn: Responder) -> None:
-        """Set the default responder for every request without a more specific script."""
+        """Set the default responder for every request without a more specific script.
+
+        Responders run on the server's event loop: they must not block. Return a Reply
+        with ``delay`` (or make the responder ``async``) to simulate slowness.
+        """
         with self._lock:
             self._default = fn
 
