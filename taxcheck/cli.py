@@ -25,7 +25,11 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-suites_app = typer.Typer(help="List the built-in suites, or show one.", no_args_is_help=False)
+suites_app = typer.Typer(
+    help="List the built-in suites (items, calls per model, dimensions fed), or show one.",
+    epilog="Examples:\n\n  taxcheck suites\n\n  taxcheck suites --models 3\n\n  taxcheck suites show standard",
+    no_args_is_help=False,
+)
 app.add_typer(suites_app, name="suites")
 
 
@@ -299,7 +303,7 @@ def suites_list(
     raise typer.Exit(_guard(body))
 
 
-@suites_app.command("show")
+@suites_app.command("show", epilog="Examples:\n\n  taxcheck suites show quick\n\n  taxcheck suites show my-suite.jsonl --examples 5")
 def suites_show(
     name: Annotated[str, typer.Argument(help="Built-in suite name or a suite file.")],
     examples: Annotated[int, typer.Option("--examples", help="Sample items to print.")] = 3,
