@@ -30,7 +30,7 @@ from taxcheck.aggregate import (
 )
 from taxcheck.errors import UserError
 from taxcheck.grading import Grade, grade_run
-from taxcheck.render import SIG_STYLE, Gate, _md, _num, score_text, tax_text
+from taxcheck.render import SIG_STYLE, Gate, json_number, md_cell, score_text, tax_text
 from taxcheck.runfile import CallKey, RunData
 
 # What a unit's value of 1 and of 0 mean, per dimension, for listing flips.
@@ -338,7 +338,7 @@ def render_diff_table(result: DiffResult, console) -> None:
 
 
 def _cell_doc(c: Cell) -> dict[str, Any]:
-    return {"value": _num(c.value), "n": c.n, "ci_low": _num(c.ci_low), "ci_high": _num(c.ci_high)}
+    return {"value": json_number(c.value), "n": c.n, "ci_low": json_number(c.ci_low), "ci_high": json_number(c.ci_high)}
 
 
 def to_diff_document(result: DiffResult) -> dict[str, Any]:
@@ -356,15 +356,15 @@ def to_diff_document(result: DiffResult) -> dict[str, Any]:
                 "old": _cell_doc(cell.old),
                 "new": _cell_doc(cell.new),
                 "change": {
-                    "value": _num(ch.value),
+                    "value": json_number(ch.value),
                     "n": ch.n,
-                    "ci_low": _num(ch.ci_low),
-                    "ci_high": _num(ch.ci_high),
-                    "p_value": _num(ch.p_value),
+                    "ci_low": json_number(ch.ci_low),
+                    "ci_high": json_number(ch.ci_high),
+                    "p_value": json_number(ch.p_value),
                     "significance": ch.significance,
                 },
                 "flips": [
-                    {"unit": f.unit, "old": f.old, "new": f.new, "old_value": _num(f.old_value), "new_value": _num(f.new_value), "worse": f.worse}
+                    {"unit": f.unit, "old": f.old, "new": f.new, "old_value": json_number(f.old_value), "new_value": json_number(f.new_value), "worse": f.worse}
                     for f in cell.flips
                 ],
             }
@@ -408,13 +408,13 @@ def render_diff_markdown(result: DiffResult) -> str:
                 _p_text(ch.p_value),
                 f"{len(cell.worse_flips)}/{len(cell.better_flips)}",
             ]
-            out.append("| " + " | ".join(_md(c) for c in cells) + " |")
+            out.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     flip_lines = list(_flip_lines(result))
     if flip_lines:
         out += ["", "**Flipped units** (old -> new)", ""] + flip_lines
     out.append("")
     for _style, text in footer_lines(result):
-        out.append(f"- {_md(text)}")
+        out.append(f"- {md_cell(text)}")
     return "\n".join(out) + "\n"
 
 
@@ -426,7 +426,7 @@ def _flip_lines(result: DiffResult) -> Iterable[str]:
                     continue
                 shown = ", ".join(f"`{_code(f.unit)}` ({f.old} -> {f.new})" for f in flips[:FLIPS_SHOWN])
                 more = f", ... and {len(flips) - FLIPS_SHOWN} more" if len(flips) > FLIPS_SHOWN else ""
-                yield f"- {_md(row.dimension.name)} · {_md(model)} · {kind} ({len(flips)}): {_md(shown)}{more}"
+                yield f"- {md_cell(row.dimension.name)} · {md_cell(model)} · {kind} ({len(flips)}): {md_cell(shown)}{more}"
 
 
 def _code(text: str) -> str:

@@ -38,7 +38,7 @@ class ReportMeta:
     graded_by: str = "rule"
 
 
-def _num(x: float) -> float | None:
+def json_number(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, 6)
 
 
@@ -72,16 +72,16 @@ def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
                 "n": row.n,
                 "low_n": row.low_n,
                 "scores": {
-                    m: {"value": _num(c.value), "n": c.n, "ci_low": _num(c.ci_low), "ci_high": _num(c.ci_high)}
+                    m: {"value": json_number(c.value), "n": c.n, "ci_low": json_number(c.ci_low), "ci_high": json_number(c.ci_high)}
                     for m, c in row.scores.items()
                 },
                 "tax": {
                     m: {
-                        "value": _num(t.value),
+                        "value": json_number(t.value),
                         "n": t.n,
-                        "ci_low": _num(t.ci_low),
-                        "ci_high": _num(t.ci_high),
-                        "p_value": _num(t.p_value),
+                        "ci_low": json_number(t.ci_low),
+                        "ci_high": json_number(t.ci_high),
+                        "p_value": json_number(t.p_value),
                         "significance": t.significance,
                     }
                     for m, t in row.tax.items()
@@ -190,7 +190,7 @@ def render_markdown(table: Table, meta: ReportMeta) -> str:
     candidates = [m for m in table.models if m != table.baseline] if table.baseline else []
     head = ["dimension", "better"] + [m + (" (baseline)" if m == table.baseline else "") for m in table.models]
     head += [f"tax {m}" for m in candidates]
-    out = ["| " + " | ".join(_md(h) for h in head) + " |", "|" + "---|" * len(head)]
+    out = ["| " + " | ".join(md_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
     mark = {"cost": " 🔴 cost", "bonus": " 🟢 bonus", "unclear": ""}
     for row in table.rows:
         cells = [row.dimension.name + (" *(low n)*" if row.low_n else ""), "lower" if row.dimension.direction == "lower" else "higher"]
@@ -199,14 +199,14 @@ def render_markdown(table: Table, meta: ReportMeta) -> str:
             tc = row.tax[m]
             text = tax_text(tc)
             cells.append((f"**{text}**" if tc.significance != "unclear" else text) + mark[tc.significance])
-        out.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        out.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     out.append("")
     for _style, text in footer_lines(table, meta):
-        out.append(f"- {_md(text)}")
+        out.append(f"- {md_cell(text)}")
     return "\n".join(out) + "\n"
 
 
-def _md(text: str) -> str:
+def md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -227,5 +227,5 @@ def render_csv(table: Table, meta: ReportMeta) -> str:
 
 
 def _csvnum(x: float) -> str:
-    v = _num(x)
+    v = json_number(x)
     return "" if v is None else f"{v:.6g}"
