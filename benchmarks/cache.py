@@ -19,7 +19,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import banner, fake_server, load_line, median, run_child, spread, taxcheck_cmd, taxcheck_env, workdir, write_suite  # noqa: E402
+from _common import (
+    banner,
+    fake_server,
+    load_line,
+    median,
+    run_child,
+    spread,
+    taxcheck_cmd,
+    taxcheck_env,
+    workdir,
+    write_suite,
+)
 
 TARGET_S = 2.0
 

@@ -18,7 +18,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import banner, count_call_lines, fake_server, load_line, median, run_child, spread, taxcheck_cmd, taxcheck_env, workdir, write_suite  # noqa: E402
+from _common import (
+    banner,
+    count_call_lines,
+    fake_server,
+    load_line,
+    median,
+    run_child,
+    spread,
+    taxcheck_cmd,
+    taxcheck_env,
+    workdir,
+    write_suite,
+)
 
 RSS_TARGET_MB = 300.0
 DRY_TARGET_S = 5.0

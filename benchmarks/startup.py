@@ -28,7 +28,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import PYTHON, REPO, VENV_SCRIPT, banner, load_line, median, run_child, spread, workdir  # noqa: E402
+from _common import (
+    PYTHON,
+    REPO,
+    VENV_SCRIPT,
+    banner,
+    load_line,
+    median,
+    run_child,
+    spread,
+    workdir,
+)
 
 HELP_TARGET_S = 0.25
 SDKS = ("openai", "anthropic", "httpx", "httpx2")
@@ -104,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             res = run_child(launcher + cargs, env=dict(env, PYTHONPROFILEIMPORTTIME="1"))
             sdk, top = import_profile(res.stderr)
             total = sum(ms for ms, _ in top)
-            verdict = "none (OK)" if not sdk else f"IMPORTED {sorted(set(m.split('.')[0] for m in sdk))}"
+            verdict = "none (OK)" if not sdk else f"IMPORTED {sorted({m.split('.')[0] for m in sdk})}"
             ok &= not sdk
             print(f"   {cname}: SDK imports: {verdict}; top-level imports total {total:.0f} ms; largest:")
             print("     " + ", ".join(f"{mod} {ms:.0f}" for ms, mod in top[:10]))

@@ -1,9 +1,13 @@
 """Per-endpoint concurrency that adapts to the provider's rate limits.
 
 Additive increase, multiplicative decrease, as TCP does: a 429 halves the number of
-requests allowed in flight (at most once per cool-down, so one burst of 429s from the
-same moment counts once), and each success adds ``1/limit``, so the limit climbs back by
+requests allowed in flight, and each success adds ``1/limit``, so the limit climbs back by
 about one per round trip of the whole window. The ceiling is ``-j``; the floor is 1.
+
+One burst counts once: every request carries the *generation* of the limit it was sent
+under, and only a 429 for a request sent since the last cut cuts again. So 56 rejections
+of one over-eager wave halve the limit once, while rejections of requests sent under the
+already-halved limit halve it again at once, without waiting for a timer.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ class AdaptiveLimit:
         self._last_cut = 0.0
         self._waiters: list[asyncio.Future[None]] = []
         self.decreases = 0
+        self.generation = 0
+        self._ok_in_flight = 0
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> int:
+        """Wait for a slot; returns the generation to pass back to ``on_rate_limited``."""
         while self.in_flight >= int(self.limit):
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
@@ -34,6 +41,7 @@ class AdaptiveLimit:
                 if fut in self._waiters:
                     self._waiters.remove(fut)
         self.in_flight += 1
+        return self.generation
 
     def release(self) -> None:
         self.in_flight -= 1
@@ -48,16 +56,29 @@ class AdaptiveLimit:
                 free -= 1
 
     def on_success(self) -> None:
+        # how many were in flight when a request got through: a direct reading of what
+        # the server is taking right now (its 429s come back fast, its answers do not)
+        self._ok_in_flight = max(self._ok_in_flight, self.in_flight + 1)
         if self.limit < self.maximum:
             self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
             self._wake()
 
-    def on_rate_limited(self) -> None:
+    def on_rate_limited(self, generation: int | None = None) -> None:
+        """Halve the limit, once per generation (or, without one, once per cool-down)."""
         now = time.monotonic()
-        if now - self._last_cut >= self.cooldown_s:
-            self._last_cut = now
-            self.limit = max(1.0, self.limit / 2)
-            self.decreases += 1
+        if generation is not None:
+            if generation != self.generation:
+                return  # sent before the last cut: that cut already answered it
+        elif now - self._last_cut < self.cooldown_s:
+            return
+        self._last_cut = now
+        self.generation += 1
+        # halve, but never below what demonstrably got through since the last cut
+        self.limit = max(1.0, min(self.limit, max(self.limit / 2, float(self._ok_in_flight))))
+        if self._ok_in_flight >= self.limit:
+            self.limit = max(1.0, self.limit - 1)  # at the edge: step just under it
+        self._ok_in_flight = 0
+        self.decreases += 1
 
 
 class RateCeiling:

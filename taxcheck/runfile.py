@@ -6,6 +6,10 @@ Layout (a public interface: users' scripts parse it)::
     {"type": "item", "item": {...}}  every suite item of the run, so the file alone can be re-reported
     {"type": "call", ...}        one finished request (success or final failure), flushed as it lands
     {"type": "verdict", ...}     a judge's grade of one call (added by --judge or regrade)
+    {"type": "batch", ...}       a provider batch (--batch): written when the provider accepts it
+                                 (state "submitted", with its custom_id -> call mapping), and again
+                                 as {"type": "batch", "id": ..., "state": "collected"} once every
+                                 result is recorded; a rerun polls the batches still "submitted"
 
 Each line is written with a single ``write`` and flushed, so an interrupted run loses at
 most the line being written; the reader drops a torn last line with a warning, and the
@@ -73,6 +77,7 @@ class CallRecord(_Record):
     latency_ms: float | None = None
     attempts: int = 1
     error: dict[str, Any] | None = None
+    batch: bool = False  # answered through a provider batch API (priced at the batch discount)
 
     @property
     def key(self) -> CallKey:
@@ -104,6 +109,22 @@ class VerdictRecord(_Record):
         return (self.model, self.item, self.sample, self.turn)
 
 
+class BatchRecord(_Record):
+    """One provider batch of a ``--batch`` run; see the module docstring for its two states."""
+
+    type: Literal["batch"] = "batch"
+    id: str
+    state: Literal["submitted", "collected"] = "submitted"
+    status: str | None = None  # the provider's final status once collected (completed, expired, ...)
+    provider: Literal["openai", "anthropic"] | None = None
+    endpoint: str | None = None  # endpoint name
+    url: str | None = None  # base URL, credentials redacted
+    model: str | None = None  # the model spec every request of the batch is for
+    created: str | None = None
+    input_file_id: str | None = None  # OpenAI
+    requests: dict[str, tuple[str, int, int]] = {}  # custom_id -> (item id, sample, turn)
+
+
 def dumps(record: dict[str, Any]) -> str:
     """One JSON line; lone surrogates survive as ``\\udXXX`` escapes instead of crashing."""
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
@@ -118,6 +139,7 @@ class RunData:
     calls: dict[CallKey, CallRecord]
     verdicts: dict[tuple[CallKey, str], VerdictRecord] = field(default_factory=dict)
     dropped_torn_line: bool = False
+    batches: dict[str, BatchRecord] = field(default_factory=dict)  # provider batch id -> latest state
 
 
 def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunData:
@@ -132,6 +154,7 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
     items: dict[str, SuiteItem] = {}
     calls: dict[CallKey, CallRecord] = {}
     verdicts: dict[tuple[CallKey, str], VerdictRecord] = {}
+    batches: dict[str, BatchRecord] = {}
     torn = False
     with fh:
         lines = list(_lines(fh))
@@ -159,6 +182,11 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
             elif kind == "verdict":
                 v = VerdictRecord.model_validate(data)
                 verdicts[(v.key, v.grader)] = v
+            elif kind == "batch":
+                b = BatchRecord.model_validate(data)
+                prev = batches.get(b.id)
+                # a "collected" marker carries only the id and state: keep the submission's mapping
+                batches[b.id] = prev.model_copy(update={"state": b.state, "status": b.status}) if prev and not b.requests else b
             else:
                 raise ValueError(f"unknown record type {kind!r}")
         except (json.JSONDecodeError, ValueError, ValidationError, UnicodeDecodeError) as exc:
@@ -174,7 +202,7 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
             raise UserError(f"{path}:{lineno}: the first line must be the run header; is this a run file?")
     if header is None:
         raise UserError(f"{path}: empty run file (no header)")
-    return RunData(header=header, items=items, calls=calls, verdicts=verdicts, dropped_torn_line=torn)
+    return RunData(header=header, items=items, calls=calls, verdicts=verdicts, dropped_torn_line=torn, batches=batches)
 
 
 def _lines(fh) -> Iterator[tuple[int, str, bool]]:

@@ -105,12 +105,12 @@ class Sender:
                         return SendResult(auth_failed=True, attempts=attempts)
                     attempts += 1
                     await limit.ceiling.acquire(est_tokens)
-                    await limit.acquire()
+                    generation = await limit.acquire()
                     try:
                         completion = await client.complete(model.model, model.api, messages, self.params)
                     except CallError as exc:
                         if exc.status == 429:
-                            limit.on_rate_limited()
+                            limit.on_rate_limited(generation)
                         raise
                     finally:
                         limit.release()

@@ -28,6 +28,16 @@ A ``hang`` reply holds the request until the client closes the socket (its timeo
 server closes, or ``hang_seconds`` pass; it never blocks ``close()``. Streaming requests
 (``stream: true``) are answered with a 400: the fake does not speak SSE.
 
+Batch APIs (off by default, as on most OpenAI-compatible servers: ``FakeAPI(batches=True)``
+or ``api.batches_enabled = True``): OpenAI's POST /v1/files (multipart upload),
+GET /v1/files/{id}[/content], POST /v1/batches, GET /v1/batches/{id}, and Anthropic's
+POST /v1/messages/batches, GET /v1/messages/batches/{id}[/results]. Each request inside a
+batch is answered by the same script as a synchronous one (queues, ``respond_for``,
+``respond``, echo) when the batch ends, and recorded in ``batch_requests``. How each created
+batch behaves (polls before it ends, completed / expired / failed / cancelled, how many
+requests an expired batch answered) is scripted FIFO with ``script_batches(BatchScript(...))``;
+``batch_http`` queues replies for the batch endpoints' own HTTP requests (a 503 on a poll).
+
 Standalone (benchmarks):  ``python tests/fakeapi.py --port 0 --latency 0.2`` prints the base
 URL as its first stdout line and serves the echo responder until SIGINT/SIGTERM.
 """
@@ -40,6 +50,7 @@ import gzip
 import inspect
 import itertools
 import json
+import re
 import signal
 import socket
 import struct
@@ -53,7 +64,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, Awaitable, Callable, Union
 
-__all__ = ["FakeAPI", "Reply", "Request", "Responder"]
+__all__ = ["BatchScript", "FakeAPI", "Reply", "Request", "Responder", "parse_multipart"]
 
 HANG_SECONDS = 3600.0
 """How long a ``hang`` reply holds the connection: far past any client timeout."""
@@ -112,6 +123,7 @@ class Request:
     received_at: float = 0.0  # time.monotonic() when the body was read
     answered_at: float | None = None  # time.monotonic() when the response went out (or hang began)
     status: int | None = None  # status line actually sent; None if no response was started
+    route_id: str | None = None  # the {id} of a batch/file route
 
     @property
     def provider(self) -> str:
@@ -443,8 +455,11 @@ def _build_request(method: str, target: str, headers: dict[str, str], raw: bytes
         except (ValueError, UnicodeDecodeError):
             body = None
     kind = _ROUTES.get((method, path), "other")
+    route_id = None
+    if kind == "other":
+        kind, route_id = _batch_route(method, path)
     request = Request(method=method, path=path, headers=headers, body=body, raw_body=raw, kind=kind,
-                      received_at=time.monotonic())
+                      received_at=time.monotonic(), route_id=route_id)
     if isinstance(body, dict):
         model = body.get("model")
         request.model = model if isinstance(model, str) else None
@@ -463,8 +478,10 @@ class FakeAPI:
     """The fake provider: start on construction, script with respond/enqueue, close when done."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
-                 hang_seconds: float = HANG_SECONDS) -> None:
+                 hang_seconds: float = HANG_SECONDS, batches: bool = False) -> None:
         self.latency = latency
+        self.batches_enabled = batches
+        self.batch = _BatchEmulator(self)
         self.hang_seconds = hang_seconds
         self.served_model: dict[str, str] = {}
         self.listed_models: list[str] | None = None
@@ -529,6 +546,25 @@ class FakeAPI:
             if (path is None or path in (r.path, r.kind)) and (model is None or r.model == model)
         )
 
+    def script_batches(self, *scripts: "BatchScript") -> None:
+        """Queue how the next batches created behave, FIFO (unscripted: ``BatchScript()``)."""
+        with self._lock:
+            self.batch.scripts.extend(scripts)
+
+    @property
+    def batch_requests(self) -> list[Request]:
+        """Requests answered inside batches, in the order the batches ended."""
+        return self.batch.answered
+
+    @property
+    def batch_http(self) -> deque[Reply]:
+        """One-shot replies for the batch endpoints' own HTTP requests (before normal handling)."""
+        return self.batch.http_replies
+
+    def batches_created(self, provider: str | None = None) -> int:
+        """Batches accepted so far ("openai" / "anthropic" / all)."""
+        return sum(1 for b in self.batch.batches.values() if provider in (None, b.provider))
+
     def open_connections(self) -> int:
         """Connections currently being served (a leak check for fault tests)."""
         return len(self._tasks)
@@ -547,6 +583,7 @@ class FakeAPI:
             self.successes = 0
             self.connections = 0
             self.peak_in_flight = self.in_flight
+            self.batch.reset()
 
     def close(self) -> None:
         """Stop serving, cut every open connection and join the thread. Idempotent."""
@@ -638,6 +675,10 @@ class FakeAPI:
         The counters are settled *before* the bytes go out, so a client that has its
         response in hand always sees ``successes`` and ``in_flight`` already updated.
         """
+        if request.kind in _BATCH_KINDS:
+            if self.batches_enabled:
+                return await self.batch.answer(request, writer, keep_alive, settle)
+            request.kind = "other"  # a server without batch APIs: the usual 404
         reply = await self._pick_reply(request)
         wait = self.latency + reply.delay
         if wait > 0:
@@ -758,6 +799,484 @@ class _Settle:
                 self._api.successes += 1
 
 
+# --------------------------------------------------------------------------- batch APIs
+
+_BATCH_ROUTES = [
+    ("POST", re.compile(r"^/v1/files$"), "file_upload"),
+    ("GET", re.compile(r"^/v1/files/([^/]+)/content$"), "file_content"),
+    ("GET", re.compile(r"^/v1/files/([^/]+)$"), "file_get"),
+    ("POST", re.compile(r"^/v1/batches$"), "batch_create"),
+    ("GET", re.compile(r"^/v1/batches/([^/]+)$"), "batch_get"),
+    ("POST", re.compile(r"^/v1/messages/batches$"), "msgbatch_create"),
+    ("GET", re.compile(r"^/v1/messages/batches/([^/]+)$"), "msgbatch_get"),
+    ("GET", re.compile(r"^/v1/messages/batches/([^/]+)/results$"), "msgbatch_results"),
+]
+_BATCH_KINDS = {kind for _m, _r, kind in _BATCH_ROUTES}
+_OPENAI_BATCH_URLS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
+_ANTHROPIC_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_BATCH_WINDOW_S = 24 * 3600
+
+
+def _batch_route(method: str, path: str) -> tuple[str, str | None]:
+    for route_method, pattern, kind in _BATCH_ROUTES:
+        match = pattern.match(path) if route_method == method else None
+        if match:
+            return kind, (match.group(1) if match.groups() else None)
+    return "other", None
+
+
+def _header_params(value: str) -> tuple[str, dict[str, str]]:
+    """``type/sub; k=v; k2="v 2"`` -> ("type/sub", {k: v}); quoting per RFC 2045 via ``email``."""
+    from email.message import Message
+    from email.utils import collapse_rfc2231_value
+
+    msg = Message()
+    msg["x"] = value
+    params = msg.get_params(header="x") or [("", "")]
+    main = params[0][0].strip().lower()
+    return main, {k.lower(): collapse_rfc2231_value(v) for k, v in params[1:]}
+
+
+@dataclass
+class FormPart:
+    name: str
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
+def parse_multipart(content_type: str, body: bytes) -> dict[str, FormPart]:
+    """The parts of a multipart/form-data body by field name (RFC 7578); ValueError if malformed.
+
+    The delimiter is CRLF + "--" + boundary; the first one may open the body without the
+    CRLF, and the last is followed by "--". Data between delimiters is taken byte for byte.
+    """
+    kind, params = _header_params(content_type)
+    boundary = params.get("boundary")
+    if kind != "multipart/form-data" or not boundary:
+        raise ValueError("expected multipart/form-data with a boundary")
+    delimiter = b"\r\n--" + boundary.encode("latin-1")
+    pieces = (b"\r\n" + body).split(delimiter)
+    if len(pieces) < 3 or not pieces[-1].startswith(b"--"):
+        raise ValueError("multipart body without its closing delimiter")
+    parts: dict[str, FormPart] = {}
+    for piece in pieces[1:-1]:
+        line_end = piece.find(b"\r\n")  # transport padding may follow the delimiter
+        if line_end < 0 or piece[:line_end].strip(b" \t"):
+            raise ValueError("bad multipart delimiter line")
+        head, sep, data = piece[line_end + 2:].partition(b"\r\n\r\n")
+        if not sep:
+            if head.startswith(b"\r\n"):  # a part with no headers at all
+                head, data = b"", head[2:]
+            else:
+                raise ValueError("multipart part without a blank line after its headers")
+        headers: dict[str, str] = {}
+        for line in head.decode("utf-8").split("\r\n"):
+            if line:
+                name, colon, value = line.partition(":")
+                if not colon:
+                    raise ValueError("bad multipart header line")
+                headers[name.strip().lower()] = value.strip()
+        disposition, dparams = _header_params(headers.get("content-disposition", ""))
+        if disposition != "form-data" or "name" not in dparams:
+            raise ValueError("multipart part without Content-Disposition: form-data; name=...")
+        parts[dparams["name"]] = FormPart(
+            dparams["name"], dparams.get("filename"), headers.get("content-type", "text/plain"), data
+        )
+    return parts
+
+
+@dataclass
+class BatchScript:
+    """How one batch created on the fake server behaves.
+
+    ``polls``: retrievals that still see it running; the next one sees it ended.
+    ``outcome``: "completed" (every request answered), "expired" or "cancelled" (only the
+    first ``answered`` requests were), or "failed" (OpenAI: nothing ran, ``errors`` says
+    ``message``; Anthropic has no failed batches: every request errors with ``message``).
+    """
+
+    polls: int = 1
+    outcome: str = "completed"
+    answered: int = 0
+    message: str = "The batch could not be processed."
+
+
+@dataclass
+class FakeFile:
+    id: str
+    filename: str
+    purpose: str
+    data: bytes
+    created_at: int
+
+    def body(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "file", "bytes": len(self.data), "created_at": self.created_at,
+                "filename": self.filename, "purpose": self.purpose, "status": "processed",
+                "expires_at": None, "status_details": None}
+
+
+@dataclass
+class FakeBatch:
+    id: str
+    provider: str  # "openai" | "anthropic"
+    script: BatchScript
+    requests: list[tuple[str, Request]]  # custom_id, the inner request
+    created_at: int
+    endpoint: str = ""  # OpenAI only
+    input_file_id: str = ""
+    metadata: Any = None
+    invalid: list[dict[str, Any]] = field(default_factory=list)  # OpenAI validation errors
+    polls: int = 0
+    ended_at: int | None = None
+    status: str = "validating"
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)  # Anthropic result lines
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class _BatchEmulator:
+    """The files, batches and message batches of one FakeAPI; runs on the server's loop."""
+
+    def __init__(self, api: "FakeAPI") -> None:
+        self.api = api
+        self.files: dict[str, FakeFile] = {}
+        self.batches: dict[str, FakeBatch] = {}
+        self.scripts: deque[BatchScript] = deque()
+        self.http_replies: deque[Reply] = deque()
+        self.answered: list[Request] = []
+        self._finishing: asyncio.Lock | None = None
+
+    def reset(self) -> None:
+        self.files.clear()
+        self.batches.clear()
+        self.scripts.clear()
+        self.http_replies.clear()
+        self.answered.clear()
+
+    # ----------------------------------------------------------------- HTTP
+
+    async def answer(self, request: Request, writer: asyncio.StreamWriter, keep_alive: bool, settle: "_Settle") -> bool:
+        provider = "anthropic" if request.kind.startswith("msgbatch") else "openai"
+        with self.api._lock:
+            scripted = self.http_replies.popleft() if self.http_replies else None
+        if self.api.latency + (scripted.delay if scripted else 0.0) > 0:
+            await asyncio.sleep(self.api.latency + (scripted.delay if scripted else 0.0))
+        content_type = "application/json"
+        if scripted is not None and (scripted.status >= 400 or scripted.body is not None):
+            status = scripted.status
+            body = scripted.body if scripted.body is not None else error_body(provider, scripted)
+            payload = json.dumps(body).encode()
+        else:
+            handler = getattr(self, "_" + request.kind)
+            try:
+                status, result = await handler(request)
+            except Exception:
+                self.api.errors.append(traceback.format_exc())
+                status, result = 500, error_body(provider, Reply(status=500, text="fakeapi batch handler raised"))
+            if isinstance(result, bytes):
+                payload, content_type = result, "application/octet-stream"
+            else:
+                payload = json.dumps(result).encode()
+        headers = {
+            "date": formatdate(usegmt=True),
+            "content-type": content_type,
+            "content-length": str(len(payload)),
+            "connection": "keep-alive" if keep_alive else "close",
+            ("request-id" if provider == "anthropic" else "x-request-id"): self.api._ids.next("req_fake"),
+        }
+        for name, value in (scripted.headers if scripted else {}).items():
+            headers[name.lower()] = str(value)
+        head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        request.status = status
+        settle(success=status == 200 and not writer.transport.is_closing())
+        writer.write(head.encode("latin-1") + payload)
+        await writer.drain()
+        return True
+
+    @staticmethod
+    def _error(provider: str, status: int, message: str) -> tuple[int, dict[str, Any]]:
+        return status, error_body(provider, Reply(status=status, text=message))
+
+    # ----------------------------------------------------------------- OpenAI files
+
+    async def _file_upload(self, request: Request) -> tuple[int, Any]:
+        try:
+            form = parse_multipart(request.headers.get("content-type", ""), request.raw_body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return self._error("openai", 400, f"Could not parse multipart form: {exc}")
+        upload, purpose = form.get("file"), form.get("purpose")
+        if upload is None or upload.filename is None:
+            return self._error("openai", 400, "Missing required parameter: 'file'.")
+        if purpose is None:
+            return self._error("openai", 400, "Missing required parameter: 'purpose'.")
+        file = FakeFile(self.api._ids.next("file-fake"), upload.filename, purpose.data.decode(), upload.data, int(time.time()))
+        with self.api._lock:
+            self.files[file.id] = file
+        return 200, file.body()
+
+    async def _file_get(self, request: Request) -> tuple[int, Any]:
+        file = self.files.get(request.route_id or "")
+        return (200, file.body()) if file else self._error("openai", 404, f"No such File object: {request.route_id}")
+
+    async def _file_content(self, request: Request) -> tuple[int, Any]:
+        file = self.files.get(request.route_id or "")
+        return (200, file.data) if file else self._error("openai", 404, f"No such File object: {request.route_id}")
+
+    # ----------------------------------------------------------------- OpenAI batches
+
+    async def _batch_create(self, request: Request) -> tuple[int, Any]:
+        body = request.body if isinstance(request.body, dict) else None
+        if body is None:
+            return self._error("openai", 400, "We could not parse the JSON body of your request.")
+        endpoint, window = body.get("endpoint"), body.get("completion_window")
+        file = self.files.get(str(body.get("input_file_id")))
+        if file is None:
+            return self._error("openai", 400, f"Invalid 'input_file_id': {body.get('input_file_id')!r}.")
+        if file.purpose != "batch":
+            return self._error("openai", 400, "The input file must be uploaded with purpose 'batch'.")
+        if endpoint not in _OPENAI_BATCH_URLS:
+            return self._error("openai", 400, f"Unsupported endpoint {endpoint!r} for this fake.")
+        if window != "24h":
+            return self._error("openai", 400, "Invalid 'completion_window': only '24h' is supported.")
+        requests, invalid = self._parse_openai_input(file.data, endpoint)
+        batch = FakeBatch(
+            self.api._ids.next("batch_fake"), "openai", self._next_script(), requests, int(time.time()),
+            endpoint=endpoint, input_file_id=file.id, metadata=body.get("metadata"), invalid=invalid,
+        )
+        with self.api._lock:
+            self.batches[batch.id] = batch
+        return 200, self._openai_body(batch)
+
+    def _parse_openai_input(self, data: bytes, endpoint: str) -> tuple[list[tuple[str, Request]], list[dict[str, Any]]]:
+        """The requests of an input file, and the validation errors that will fail the batch."""
+        requests: list[tuple[str, Request]] = []
+        invalid: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        models: set[str] = set()
+
+        def bad(line: int, code: str, message: str) -> None:
+            invalid.append({"code": code, "message": message, "param": None, "line": line})
+
+        for lineno, raw in enumerate(data.split(b"\n"), start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                bad(lineno, "invalid_json_line", "This line is not parseable as valid JSON.")
+                continue
+            if not isinstance(row, dict) or not isinstance(row.get("custom_id"), str):
+                bad(lineno, "missing_required_parameter", "Missing required parameter: 'custom_id'.")
+                continue
+            if row["custom_id"] in seen:
+                bad(lineno, "duplicate_custom_id", "The custom_id for this request is a duplicate of another request.")
+                continue
+            seen.add(row["custom_id"])
+            if row.get("method") != "POST" or row.get("url") != endpoint:
+                bad(lineno, "mismatched_endpoint", f"The url of this request does not match the batch endpoint {endpoint}.")
+                continue
+            body = row.get("body")
+            if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+                bad(lineno, "missing_required_parameter", "Missing required parameter: 'body.model'.")
+                continue
+            models.add(body["model"])
+            requests.append((row["custom_id"], _build_request("POST", endpoint, {}, json.dumps(body).encode())))
+        if len(models) > 1:
+            bad(0, "mismatched_model", "Each batch input file may only include requests to a single model.")
+        if not requests and not invalid:
+            bad(0, "empty_file", "The batch input file is empty.")
+        return requests, invalid
+
+    async def _batch_get(self, request: Request) -> tuple[int, Any]:
+        batch = await self._poll(request.route_id, "openai")
+        if batch is None:
+            return self._error("openai", 404, f"No batch found with id '{request.route_id}'.")
+        return 200, self._openai_body(batch)
+
+    def _openai_body(self, b: FakeBatch) -> dict[str, Any]:
+        ended = b.ended_at
+        errors = {"object": "list", "data": b.invalid} if b.status == "failed" else None
+        counts = b.counts or {"total": len(b.requests), "completed": 0, "failed": 0}
+        return {
+            "id": b.id, "object": "batch", "endpoint": b.endpoint, "errors": errors,
+            "input_file_id": b.input_file_id, "completion_window": "24h", "status": b.status,
+            "output_file_id": b.output_file_id, "error_file_id": b.error_file_id,
+            "created_at": b.created_at, "in_progress_at": b.created_at if b.status != "validating" else None,
+            "expires_at": b.created_at + _BATCH_WINDOW_S,
+            "finalizing_at": ended if b.status == "completed" else None,
+            "completed_at": ended if b.status == "completed" else None,
+            "failed_at": ended if b.status == "failed" else None,
+            "expired_at": ended if b.status == "expired" else None,
+            "cancelling_at": ended if b.status == "cancelled" else None,
+            "cancelled_at": ended if b.status == "cancelled" else None,
+            "request_counts": {k: counts.get(k, 0) for k in ("total", "completed", "failed")},
+            "metadata": b.metadata,
+        }
+
+    # ----------------------------------------------------------------- Anthropic
+
+    async def _msgbatch_create(self, request: Request) -> tuple[int, Any]:
+        body = request.body if isinstance(request.body, dict) else {}
+        rows = body.get("requests")
+        if not isinstance(rows, list) or not rows:
+            return self._error("anthropic", 400, "requests: Field required (a non-empty list)")
+        if len(rows) > 100_000:
+            return self._error("anthropic", 413, "A batch holds at most 100,000 requests.")
+        seen: set[str] = set()
+        requests: list[tuple[str, Request]] = []
+        for i, row in enumerate(rows):
+            cid = row.get("custom_id") if isinstance(row, dict) else None
+            params = row.get("params") if isinstance(row, dict) else None
+            if not isinstance(cid, str) or not _ANTHROPIC_CUSTOM_ID.match(cid):
+                return self._error("anthropic", 400, f"requests.{i}.custom_id: must match ^[a-zA-Z0-9_-]{{1,64}}$")
+            if cid in seen:
+                return self._error("anthropic", 400, f"requests.{i}.custom_id: duplicate custom_id {cid!r}")
+            seen.add(cid)
+            if not (isinstance(params, dict) and isinstance(params.get("model"), str)
+                    and isinstance(params.get("max_tokens"), int) and isinstance(params.get("messages"), list)):
+                return self._error("anthropic", 400, f"requests.{i}.params: model, max_tokens and messages are required")
+            if params.get("stream"):
+                return self._error("anthropic", 400, f"requests.{i}.params.stream: not allowed in a batch")
+            headers = {"anthropic-version": request.headers.get("anthropic-version", "2023-06-01")}
+            requests.append((cid, _build_request("POST", "/v1/messages", headers, json.dumps(params).encode())))
+        batch = FakeBatch(self.api._ids.next("msgbatch_fake"), "anthropic", self._next_script(), requests,
+                          int(time.time()), status="in_progress")
+        with self.api._lock:
+            self.batches[batch.id] = batch
+        return 200, self._anthropic_body(batch)
+
+    async def _msgbatch_get(self, request: Request) -> tuple[int, Any]:
+        batch = await self._poll(request.route_id, "anthropic")
+        if batch is None:
+            return self._error("anthropic", 404, f"No message batch found with id '{request.route_id}'.")
+        return 200, self._anthropic_body(batch)
+
+    async def _msgbatch_results(self, request: Request) -> tuple[int, Any]:
+        batch = self.batches.get(request.route_id or "")
+        if batch is None or batch.provider != "anthropic":
+            return self._error("anthropic", 404, f"No message batch found with id '{request.route_id}'.")
+        if batch.ended_at is None:
+            return self._error("anthropic", 404, "Results are not available until the batch has ended.")
+        return 200, "".join(json.dumps(line) + "\n" for line in batch.results).encode()
+
+    def _anthropic_body(self, b: FakeBatch) -> dict[str, Any]:
+        counts = {k: b.counts.get(k, 0) for k in ("succeeded", "errored", "canceled", "expired")}
+        counts["processing"] = len(b.requests) if b.ended_at is None else 0
+        return {
+            "id": b.id, "type": "message_batch", "processing_status": b.status,
+            "request_counts": counts, "created_at": _iso(b.created_at),
+            "expires_at": _iso(b.created_at + _BATCH_WINDOW_S),
+            "ended_at": _iso(b.ended_at) if b.ended_at is not None else None,
+            "archived_at": None,
+            "cancel_initiated_at": _iso(b.ended_at) if b.script.outcome == "cancelled" and b.ended_at else None,
+            "results_url": f"{self.api.base_url}/v1/messages/batches/{b.id}/results" if b.ended_at is not None else None,
+        }
+
+    # ----------------------------------------------------------------- processing
+
+    def _next_script(self) -> BatchScript:
+        with self.api._lock:
+            return self.scripts.popleft() if self.scripts else BatchScript()
+
+    async def _poll(self, batch_id: str | None, provider: str) -> FakeBatch | None:
+        """One retrieval: counts a poll, and ends the batch when its script says so."""
+        batch = self.batches.get(batch_id or "")
+        if batch is None or batch.provider != provider:
+            return None
+        if self._finishing is None:
+            self._finishing = asyncio.Lock()
+        async with self._finishing:
+            if batch.ended_at is None:
+                batch.polls += 1
+                if batch.provider == "openai" and batch.status == "validating":
+                    batch.status = "in_progress"
+                if batch.polls > batch.script.polls:
+                    await self._finish(batch)
+        return batch
+
+    async def _finish(self, b: FakeBatch) -> None:
+        script = b.script
+        if b.provider == "openai" and (b.invalid or script.outcome == "failed"):
+            if not b.invalid:
+                b.invalid = [{"code": "batch_failed", "message": script.message, "param": None, "line": None}]
+            b.status, b.ended_at = "failed", int(time.time())
+            b.counts = {"total": len(b.requests), "completed": 0, "failed": 0}
+            return
+        answered = len(b.requests) if script.outcome in ("completed", "failed") else max(0, script.answered)
+        ok_lines: list[dict[str, Any]] = []
+        error_lines: list[dict[str, Any]] = []
+        counts = {"succeeded": 0, "errored": 0, "expired": 0, "canceled": 0}
+        for index, (cid, inner) in enumerate(b.requests):
+            if index >= answered:
+                counts["canceled" if script.outcome == "cancelled" else "expired"] += 1
+                if b.provider == "anthropic":
+                    b.results.append({"custom_id": cid, "result": {"type": "canceled" if script.outcome == "cancelled" else "expired"}})
+                else:
+                    code, msg = (("batch_cancelled", "This request was cancelled before it ran.")
+                                 if script.outcome == "cancelled" else
+                                 ("batch_expired", "This request could not be executed before the completion window expired."))
+                    error_lines.append({"id": self.api._ids.next("batch_req_fake"), "custom_id": cid, "response": None,
+                                        "error": {"code": code, "message": msg}})
+                continue
+            if script.outcome == "failed":  # Anthropic: every request errors
+                status, body = 500, error_body("anthropic", Reply(status=500, text=script.message))
+            else:
+                status, body = await self._run_inner(inner)
+            counts["succeeded" if status == 200 else "errored"] += 1
+            if b.provider == "anthropic":
+                result = {"type": "succeeded", "message": body} if status == 200 else {"type": "errored", "error": body}
+                b.results.append({"custom_id": cid, "result": result})
+            else:
+                line = {"id": self.api._ids.next("batch_req_fake"), "custom_id": cid,
+                        "response": {"status_code": status, "request_id": self.api._ids.next("req_fake"), "body": body},
+                        "error": None}
+                (ok_lines if status == 200 else error_lines).append(line)
+        b.ended_at = int(time.time())
+        b.counts = counts
+        if b.provider == "anthropic":
+            b.status = "ended"
+            return
+        b.status = {"completed": "completed", "expired": "expired", "cancelled": "cancelled"}.get(script.outcome, "completed")
+        b.counts = {"total": len(b.requests), "completed": counts["succeeded"], "failed": counts["errored"]}
+        b.output_file_id = self._output_file(b.id, "output", ok_lines)
+        b.error_file_id = self._output_file(b.id, "error", error_lines)
+
+    def _output_file(self, batch_id: str, kind: str, lines: list[dict[str, Any]]) -> str | None:
+        if not lines:
+            return None
+        data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        file = FakeFile(self.api._ids.next("file-fake"), f"{batch_id}_{kind}.jsonl", "batch_output", data, int(time.time()))
+        with self.api._lock:
+            self.files[file.id] = file
+        return file.id
+
+    async def _run_inner(self, inner: Request) -> tuple[int, dict[str, Any]]:
+        """One request of a batch, answered by the synchronous endpoints' script."""
+        inner.received_at = time.monotonic()
+        reply = await self.api._pick_reply(inner)
+        with self.api._lock:
+            self.answered.append(inner)
+        provider = inner.provider
+        if reply.hang or reply.reset or reply.malformed or reply.empty:
+            status, body = 500, error_body(provider, Reply(status=500))
+        elif reply.body is not None:
+            status, body = reply.status, reply.body
+        elif reply.status >= 400:
+            status, body = reply.status, error_body(provider, reply)
+        else:
+            model = self.api.served_model.get(inner.model or "", inner.model or "unknown")
+            status, body = 200, success_body(inner, reply, model, self.api._ids)
+        inner.status, inner.answered_at = status, time.monotonic()
+        return status, body
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -767,12 +1286,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every response")
+    parser.add_argument("--batches", action="store_true", help="serve the OpenAI and Anthropic batch APIs")
     args = parser.parse_args(argv)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with FakeAPI(host=args.host, port=args.port, latency=args.latency) as api:
+    with FakeAPI(host=args.host, port=args.port, latency=args.latency, batches=args.batches) as api:
         print(api.base_url, flush=True)
         while not stop.wait(0.5):
             pass

@@ -150,6 +150,23 @@ def test_exhausted_quota_header_pauses_the_endpoint():
     assert asyncio.run(go()) < 0.05
 
 
+def test_one_burst_cuts_once_and_later_429s_cut_again():
+    async def go():
+        lim = AdaptiveLimit(64)
+        wave = [await lim.acquire() for _ in range(64)]
+        for g in wave:  # the whole first wave is rejected: one cut
+            lim.on_rate_limited(g)
+            lim.release()
+        assert lim.limit == 32
+        second = [await lim.acquire() for _ in range(32)]
+        lim.on_rate_limited(second[0])  # sent under the halved limit: cut again at once
+        assert lim.limit == 16
+        lim.on_rate_limited(second[1])
+        assert lim.limit == 16
+
+    asyncio.run(go())
+
+
 def test_aimd_halves_on_429_and_recovers():
     lim = AdaptiveLimit(16, cooldown_s=0.0)
     lim.on_rate_limited()
