@@ -34,7 +34,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -247,7 +247,7 @@ class BatchRunner:
             "endpoint": model.endpoint.name,
             "url": model.endpoint.display_url,
             "model": model.spec,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "input_file_id": input_file_id,
             "requests": {cid: [p.key[1], p.key[2], p.key[3]] for cid, p in by_id.items()},
         }

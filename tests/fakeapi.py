@@ -546,7 +546,7 @@ class FakeAPI:
             if (path is None or path in (r.path, r.kind)) and (model is None or r.model == model)
         )
 
-    def script_batches(self, *scripts: "BatchScript") -> None:
+    def script_batches(self, *scripts: BatchScript) -> None:
         """Queue how the next batches created behave, FIFO (unscripted: ``BatchScript()``)."""
         with self._lock:
             self.batch.scripts.extend(scripts)
@@ -943,7 +943,7 @@ def _iso(ts: float) -> str:
 class _BatchEmulator:
     """The files, batches and message batches of one FakeAPI; runs on the server's loop."""
 
-    def __init__(self, api: "FakeAPI") -> None:
+    def __init__(self, api: FakeAPI) -> None:
         self.api = api
         self.files: dict[str, FakeFile] = {}
         self.batches: dict[str, FakeBatch] = {}
@@ -961,7 +961,7 @@ class _BatchEmulator:
 
     # ----------------------------------------------------------------- HTTP
 
-    async def answer(self, request: Request, writer: asyncio.StreamWriter, keep_alive: bool, settle: "_Settle") -> bool:
+    async def answer(self, request: Request, writer: asyncio.StreamWriter, keep_alive: bool, settle: _Settle) -> bool:
         provider = "anthropic" if request.kind.startswith("msgbatch") else "openai"
         with self.api._lock:
             scripted = self.http_replies.popleft() if self.http_replies else None
@@ -976,7 +976,7 @@ class _BatchEmulator:
             handler = getattr(self, "_" + request.kind)
             try:
                 status, result = await handler(request)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a handler bug must stay visible, not kill the server
                 self.api.errors.append(traceback.format_exc())
                 status, result = 500, error_body(provider, Reply(status=500, text="fakeapi batch handler raised"))
             if isinstance(result, bytes):

@@ -323,11 +323,11 @@ def test_an_endpoint_without_batch_api_says_drop_batch(api: FakeAPI, runs, provi
 @pytest.mark.parametrize(
     "content_type,body,expected",
     [
-        ('multipart/form-data; boundary="b 1"', b'--b 1\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch'
+        ('multipart/form-data; boundary="b 1"', (b'--b 1\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch'
          b'\r\n--b 1\r\nContent-Disposition: form-data; name="file"; filename="x.jsonl"\r\nContent-Type: application/jsonl'
-         b'\r\n\r\n{"a":1}\r\n{"b":2}\r\n\r\n--b 1--\r\n', {"purpose": b"batch", "file": b'{"a":1}\r\n{"b":2}\r\n'}),
-        ("multipart/form-data; boundary=xyz", b"preamble\r\n--xyz \r\nContent-Disposition: form-data; name=f\r\n\r\n"
-         b"--xy not a delimiter\r\n--xyz--", {"f": b"--xy not a delimiter"}),
+         b'\r\n\r\n{"a":1}\r\n{"b":2}\r\n\r\n--b 1--\r\n'), {"purpose": b"batch", "file": b'{"a":1}\r\n{"b":2}\r\n'}),
+        ("multipart/form-data; boundary=xyz", (b"preamble\r\n--xyz \r\nContent-Disposition: form-data; name=f\r\n\r\n"
+         b"--xy not a delimiter\r\n--xyz--"), {"f": b"--xy not a delimiter"}),
     ],
 )
 def test_multipart_parser_reads_parts_byte_for_byte(content_type: str, body: bytes, expected: dict) -> None:
