@@ -100,6 +100,14 @@ class Cache:
     def enabled(self) -> bool:
         return self._db is not None
 
+    def is_empty(self) -> bool:
+        if self._db is None:
+            return True
+        try:
+            return self._db.execute("SELECT 1 FROM responses LIMIT 1").fetchone() is None
+        except sqlite3.DatabaseError:
+            return True
+
     def get(self, key: str) -> dict[str, Any] | None:
         if self._db is None:
             return None

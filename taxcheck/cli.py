@@ -4,8 +4,6 @@ Only typer is imported at start-up; each command imports what it needs, so ``--h
 ``suites`` and ``validate`` never load an SDK.
 """
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Optional

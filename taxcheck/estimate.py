@@ -39,6 +39,7 @@ def estimate(plan, cache: Cache) -> dict[str, Estimate]:
     params_key = {"temperature": plan.params.temperature, "max_tokens": plan.params.max_tokens}
     out_tokens = int(plan.params.max_tokens * OUTPUT_FRACTION)
     result = {m.spec: Estimate() for m in plan.models}
+    look_up = cache.enabled and not cache.is_empty()
     for item in plan.items:
         first = item.first_messages()
         first_tokens = estimate_tokens(first)
@@ -52,7 +53,7 @@ def estimate(plan, cache: Cache) -> dict[str, Estimate]:
                     if rec is not None and rec.ok:
                         e.recorded += 1
                         continue
-                    if turn == 0 and cache.enabled:
+                    if turn == 0 and look_up:
                         key = cache_key(m.endpoint.base_url, m.endpoint.wire, m.api, m.model, first, params_key, sample)
                         if cache.get(key) is not None:
                             e.cached += 1

@@ -262,6 +262,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         return EXIT_INTERRUPTED
 
     notes = list(outcome.auth_failures.values()) if outcome else []
+    del plan, done, existing  # the report re-reads the run file: free the in-memory copies first
     if judge_spec is not None:
         from taxcheck.regrade import judge_file
 
