@@ -306,7 +306,7 @@ class BatchRunner:
                 self._succeed(model, key, got, tries.get(key, 0) + 1)
                 continue
             if got is None:
-                got = CallError(f"batch_{status}", f"no answer: batch {rec.id} ended {status}{reason}", retryable=True)
+                got = CallError(f"batch_{status}", f"no answer: batch {rec.id} {status}{reason}", retryable=True)
             tries[key] = tries.get(key, 0) + 1
             if tries[key] >= MAX_BATCH_TRIES:
                 self._fail(key, tries[key], got.kind, got.message)
@@ -315,8 +315,8 @@ class BatchRunner:
                 again[got.kind] = again.get(got.kind, 0) + 1
         if again:
             kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(again.items()))
-            self.on_warning(f"{model.spec}: batch {rec.id} ended {status}{reason}: {sum(again.values())} of {len(keys)} "
-                            f"requests got no answer ({kinds}); sending them once more in a follow-up batch")
+            self.on_warning(f"{model.spec}: {sum(again.values())} of {len(keys)} requests of batch {rec.id} got no answer "
+                            f"({kinds}){reason}; sending them once more in a follow-up batch")
         self.writer.write({"type": "batch", "id": rec.id, "state": "collected", "status": status})
 
     async def _wait_and_fetch(

@@ -35,7 +35,7 @@ def stratum_of(unit: list[SuiteItem]) -> tuple[str, str]:
 
 
 def sample_items(items: list[SuiteItem], limit: int, seed: int = 0) -> list[SuiteItem]:
-    """At most ``limit`` items (a pair may round up by one), in the suite's own order."""
+    """At most ``limit`` items (one fewer when only a pair would fit), in the suite's own order."""
     if limit >= len(items):
         return list(items)
     units = _units(items)
@@ -43,24 +43,21 @@ def sample_items(items: list[SuiteItem], limit: int, seed: int = 0) -> list[Suit
     for idx, unit in enumerate(units):
         strata[stratum_of(unit)].append(idx)
     total = len(items)
-    # target item counts per stratum by largest remainder
-    sizes = {s: sum(len(units[i]) for i in idxs) for s, idxs in strata.items()}
-    exact = {s: limit * size / total for s, size in sizes.items()}
-    target = {s: int(x) for s, x in exact.items()}
-    left = limit - sum(target.values())
-    for s in sorted(exact, key=lambda s: (exact[s] - target[s], s), reverse=True)[:left]:
-        target[s] += 1
+    # each stratum gets a whole number of its units (a pair is two items), shared out in
+    # proportion to its size by largest remainder, never more than `limit` items in all
+    quantum = {s: len(units[idxs[0]]) for s, idxs in strata.items()}
+    exact = {s: limit * sum(len(units[i]) for i in idxs) / total for s, idxs in strata.items()}
+    take = {s: min(len(strata[s]), int(exact[s] // quantum[s])) for s in strata}
+    left = limit - sum(take[s] * quantum[s] for s in strata)
+    for s in sorted(strata, key=lambda s: (exact[s] - take[s] * quantum[s], s), reverse=True):
+        if quantum[s] <= left and take[s] < len(strata[s]):
+            take[s] += 1
+            left -= quantum[s]
     rng = random.Random(seed)
     chosen: set[int] = set()
     for s in sorted(strata):
         idxs = list(strata[s])
         rng.shuffle(idxs)
-        budget = target[s]
-        taken = 0
-        for i in idxs:
-            if taken >= max(budget, 0):
-                break
-            chosen.add(i)
-            taken += len(units[i])
+        chosen.update(idxs[: take[s]])
     keep = {id(item) for i in chosen for item in units[i]}
     return [item for item in items if id(item) in keep]
