@@ -96,6 +96,7 @@ def run(
     config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml with [endpoints.NAME] tables (default: ./taxcheck.toml if present).")] = None,
     prices: Annotated[Optional[Path], typer.Option("--prices", help="JSON price table (format of prompts/prices.json) consulted before the built-in one.")] = None,
     max_cost: Annotated[Optional[float], typer.Option("--max-cost", help="US dollars: send no request that could take this invocation past it; exit 4 when it stops the run.")] = None,
+    batch: Annotated[bool, typer.Option("--batch", help="Send through the provider's batch API (OpenAI Batch, Anthropic Message Batches): about half the price, no rate limits, results within hours. Interrupt and rerun to resume polling.")] = False,
     rpm: Annotated[Optional[int], typer.Option("--rpm", help="Client-side ceiling: requests per minute per endpoint.")] = None,
     tpm: Annotated[Optional[int], typer.Option("--tpm", help="Client-side ceiling: estimated tokens per minute per endpoint.")] = None,
 ) -> None:
@@ -127,6 +128,7 @@ def run(
         max_cost=max_cost,
         rpm=rpm,
         tpm=tpm,
+        batch=batch,
     )
     raise typer.Exit(_guard(execute, opts, sys.argv))
 

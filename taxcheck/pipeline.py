@@ -27,6 +27,7 @@ def usage_from_run(data: RunData) -> dict[str, dict[str, Any]]:
     usage: dict[str, dict[str, Any]] = {}
     for m in data.header.models:
         usage[m] = {"requests": 0, "cached": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": None}
+    batch_tokens: dict[str, list[int]] = {}
     for rec in data.calls.values():
         u = usage.get(rec.model)
         if u is None or not rec.ok:
@@ -37,6 +38,10 @@ def usage_from_run(data: RunData) -> dict[str, dict[str, Any]]:
             u["requests"] += 1
             u["input_tokens"] += rec.input_tokens or 0
             u["output_tokens"] += rec.output_tokens or 0
+            if rec.batch:
+                bt = batch_tokens.setdefault(rec.model, [0, 0])
+                bt[0] += rec.input_tokens or 0
+                bt[1] += rec.output_tokens or 0
     for v in data.verdicts.values():  # the judge's own calls
         u = usage.setdefault(
             v.judge, {"requests": 0, "cached": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": None, "role": "judge"}
@@ -46,7 +51,10 @@ def usage_from_run(data: RunData) -> dict[str, dict[str, Any]]:
         u["input_tokens"] += v.input_tokens
         u["output_tokens"] += v.output_tokens
     for m, u in usage.items():
-        u["cost_usd"] = cost_usd(m, u["input_tokens"], u["output_tokens"], data.header.prices)
+        bin_, bout = batch_tokens.get(m, (0, 0))
+        sync = cost_usd(m, u["input_tokens"] - bin_, u["output_tokens"] - bout, data.header.prices)
+        batched = cost_usd(m, bin_, bout, data.header.prices, batch=True)
+        u["cost_usd"] = None if sync is None or batched is None else round(sync + batched, 6)
     return usage
 
 

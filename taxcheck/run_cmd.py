@@ -54,6 +54,7 @@ class RunOptions:
     max_cost: float | None = None
     rpm: int | None = None
     tpm: int | None = None
+    batch: bool = False
 
 
 def default_runs_dir() -> Path:
@@ -172,6 +173,8 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
             raise UserError("--max-cost must be a positive number of US dollars")
         budget = Budget(opts.max_cost, price_rows)
         budget.check_priced([s.spec for s in specs] + ([judge_spec.spec] if judge_spec else []))
+    if opts.batch and opts.max_cost is not None:
+        raise UserError("--max-cost cannot be enforced inside a provider batch (its requests are priced only when it ends); drop one of them")
     if opts.rpm is not None and opts.rpm < 1 or opts.tpm is not None and opts.tpm < 1:
         raise UserError("--rpm and --tpm must be at least 1")
     gates = parse_gates(opts.fail_over)
@@ -252,7 +255,8 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
                 writer.write({"type": "item", "item": item.model_dump(exclude_none=True, exclude_defaults=True)})
         elif existing.dropped_torn_line:
             pass  # RunWriter.open() already cut the torn tail
-        outcome, interrupted = _send(plan, cache, writer, err, warn, budget, price_rows)
+        known = list(existing.batches.values()) if existing is not None else []
+        outcome, interrupted = _send(plan, cache, writer, err, warn, budget, price_rows, opts.batch, known)
     finally:
         writer.close()
         cache.close()
@@ -295,7 +299,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _send(plan, cache, writer, err, warn, budget=None, prices=()):
+def _send(plan, cache, writer, err, warn, budget=None, prices=(), batch=False, known_batches=()):
     """Run the event loop; returns (outcome or None, interrupted)."""
     from taxcheck.pricing import cost_usd
     from taxcheck.runner import Runner
@@ -319,7 +323,7 @@ def _send(plan, cache, writer, err, warn, budget=None, prices=()):
         if progress is None:
             return
         if rec.ok and not rec.cached:
-            c = cost_usd(rec.model, rec.input_tokens or 0, rec.output_tokens or 0, prices)
+            c = cost_usd(rec.model, rec.input_tokens or 0, rec.output_tokens or 0, prices, batch=rec.batch)
             if c is None:
                 spent["known"] = False
             else:
@@ -336,6 +340,11 @@ def _send(plan, cache, writer, err, warn, budget=None, prices=()):
             loop.add_signal_handler(signal.SIGTERM, task.cancel)
         except (NotImplementedError, RuntimeError):
             pass
+        if batch:
+            from taxcheck.batch import run_batches
+
+            return await run_batches(plan, cache, writer, known_batches=known_batches, on_call=on_call, on_warning=warn,
+                                     poll_s=float(os.environ.get("TAXCHECK_BATCH_POLL_S", "30")))
         return await runner.run()
 
     if progress is not None:

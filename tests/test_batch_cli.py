@@ -1,0 +1,48 @@
+"""`taxcheck run --batch` end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import call_records, helpful
+
+
+@pytest.fixture(autouse=True)
+def _fast_polls(monkeypatch):
+    monkeypatch.setenv("TAXCHECK_BATCH_POLL_S", "0.02")
+
+
+def test_batch_run_records_batches_prices_at_the_discount_and_resumes(tmp_path, taxcheck_cli, fake_api, small_suite):
+    fake_api.batches_enabled = True
+    fake_api.respond(helpful)
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"prices": [{"pattern": "openai:*", "input": 1000, "output": 1000}]}), encoding="utf-8")
+    out = tmp_path / "run.jsonl"
+    r = taxcheck_cli("run", "-m", "openai:A", "-s", small_suite, "--batch", "--prices", prices, "-o", out, "-f", "json")
+    assert r.code == 0, r.stderr
+    assert fake_api.count(path="chat") == 0  # nothing went through the synchronous endpoint
+    assert fake_api.batches_created() == 2  # first turns, then the pushback's second turn
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert any(rec["type"] == "batch" for rec in lines)
+    calls = call_records(out)
+    assert len(calls) == 10 and all(c["batch"] for c in calls)
+    usage = json.loads(r.stdout)["usage"]["openai:A"]
+    full = (usage["input_tokens"] + usage["output_tokens"]) * 1000 / 1e6
+    assert usage["cost_usd"] == pytest.approx(full * 0.5, rel=1e-6)
+    again = taxcheck_cli("run", "-m", "openai:A", "-s", small_suite, "--batch", "--prices", prices, "-o", out, "-f", "json")
+    assert again.code == 0 and fake_api.batches_created() == 2
+
+
+def test_batch_against_a_server_without_batch_api(taxcheck_cli, fake_api, small_suite):
+    fake_api.respond(helpful)
+    r = taxcheck_cli("run", "-m", "openai:A", "-s", small_suite, "--batch")
+    assert r.code == 2
+    assert "no batch API" in r.stderr and "drop --batch" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_batch_and_budget_do_not_mix(taxcheck_cli, small_suite):
+    r = taxcheck_cli("run", "-m", "openai:A", "-s", small_suite, "--batch", "--max-cost", "1")
+    assert r.code == 2 and "--max-cost" in r.stderr
