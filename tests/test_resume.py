@@ -165,8 +165,9 @@ def test_sigint_as_scoring_starts(taxcheck_cli, api, suite, tmp_path):
         _stdout, stderr = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    if proc.returncode == 130:  # interrupted while reading the run file back or scoring
-        assert "interrupted" in stderr.lower() and "Traceback" not in stderr, stderr
+    if "interrupted" in stderr.lower():  # while reading the run file back, or scoring
+        # 130 as a rule; -SIGINT was seen ~5% of the time (reported to the lead)
+        assert proc.returncode in (130, -signal.SIGINT) and "Traceback" not in stderr, stderr
         assert _stdout == ""
     else:  # the signal came after the report: the document is complete either way
         assert proc.returncode in (0, -signal.SIGINT), stderr
