@@ -48,6 +48,8 @@ def _guard(fn, *args, **kwargs) -> int:
         _fail(str(exc), exc.exit_code)
     except TaxcheckError as exc:
         _fail(str(exc), 2)
+    except Terminated:
+        _fail("terminated", 143)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except BrokenPipeError:
@@ -70,7 +72,7 @@ ModelOpt = Annotated[
         "  taxcheck run -m vllm:my-model -b vllm:my-base#completions -s standard --limit 200\n\n"
         "  taxcheck run -m openai:new -b openai:old -f json --fail-over over_refusal=5 > result.json\n\n"
         "Exit codes: 0 done, 1 a --fail-over gate tripped, 2 bad usage or input, "
-        "3 some items failed after retries, 4 --max-cost stopped the run, 130 interrupted (rerun to resume)."
+        "3 some items failed after retries, 4 --max-cost stopped the run, 130 interrupted / 143 terminated (rerun to resume)."
     )
 )
 def run(
@@ -412,8 +414,24 @@ def models(
     raise typer.Exit(_guard(body))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that it stops a run as cleanly as Ctrl-C."""
+
+
+def _on_sigterm(_signum, _frame) -> None:
+    raise Terminated()
+
+
 def main() -> None:
-    app()
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        app()
+    except Terminated:
+        sys.exit(143)
+    except KeyboardInterrupt:  # a Ctrl-C that lands outside a command body (start-up, exit)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

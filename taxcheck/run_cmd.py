@@ -24,6 +24,7 @@ from taxcheck.specs import ModelSpec, Registry, redact_url
 from taxcheck.suite import Suite, SuiteItem, resolve_suite
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 from taxcheck.errors import EXIT_BUDGET  # noqa: E402
 MIN_FREE_BYTES = 20 * 1024 * 1024
 
@@ -262,8 +263,9 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         cache.close()
 
     if interrupted:
-        say(err, "Interrupted", "bold yellow", f"finished calls are kept in {out}; rerun the same command to resume (add -o {out} if you gave none).")
-        return EXIT_INTERRUPTED
+        label = "Terminated" if interrupted == "terminated" else "Interrupted"
+        say(err, label, "bold yellow", f"finished calls are kept in {out}; rerun the same command to resume (add -o {out} if you gave none).")
+        return EXIT_TERMINATED if interrupted == "terminated" else EXIT_INTERRUPTED
 
     notes = list(outcome.auth_failures.values()) if outcome else []
     del plan, done, existing  # the report re-reads the run file: free the in-memory copies first
@@ -332,12 +334,18 @@ def _send(plan, cache, writer, err, warn, budget=None, prices=(), batch=False, k
         progress.update(task_id, advance=1, rate=money)
 
     runner = Runner(plan, cache, writer, on_call=on_call, on_warning=warn, budget=budget)
+    terminated = {"yes": False}
 
     async def main():
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
+
+        def on_term() -> None:
+            terminated["yes"] = True
+            task.cancel()
+
         try:
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            loop.add_signal_handler(signal.SIGTERM, on_term)
         except (NotImplementedError, RuntimeError):
             pass
         if batch:
@@ -349,11 +357,13 @@ def _send(plan, cache, writer, err, warn, budget=None, prices=(), batch=False, k
 
     if progress is not None:
         progress.start()
+    previous = signal.getsignal(signal.SIGTERM)
     try:
         outcome = asyncio.run(main())
         return outcome, False
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        return None, True
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        return None, "terminated" if terminated["yes"] or type(exc).__name__ == "Terminated" else "interrupted"
     finally:
+        signal.signal(signal.SIGTERM, previous)  # the loop left SIGTERM at its default: put ours back
         if progress is not None:
             progress.stop()
