@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from taxcheck.aggregate import DIMENSION_NAMES
 from taxcheck.errors import UserError
 from taxcheck.grading import Grade, grade_run

@@ -39,22 +39,22 @@ from types import SimpleNamespace
 from typing import Any
 
 from taxcheck.cache import Cache, cache_key
-from taxcheck.clients import (
-    COMPLETIONS_STOP,
-    MAX_RESPONSE_CHARS,
-    Completion,
-    EndpointClient,
-    _is_policy_error,
-    _short,
-    completions_prompt,
-    wire_safe,
-)
+from taxcheck.clients import EndpointClient, _is_policy_error, _short
 from taxcheck.errors import CallError, UserError
 from taxcheck.retry import backoff_delay, is_retryable_status
 from taxcheck.runfile import BatchRecord, CallKey, CallRecord, RunWriter
 from taxcheck.runner import RunOutcome, RunPlan
 from taxcheck.sender import Usage
 from taxcheck.specs import ModelSpec
+from taxcheck.wire import (
+    Completion,
+    anthropic_body,
+    check_size,
+    openai_body,
+    parse_anthropic,
+    parse_openai,
+    safe_messages,
+)
 
 MAX_BATCH_TRIES = 2  # a request's first batch and one follow-up
 OPENAI_LIMITS = (50_000, 190 * 1024 * 1024)  # requests and bytes per batch (OpenAI: 50,000 / 200 MB)
@@ -256,29 +256,11 @@ class BatchRunner:
         return BatchRecord.model_validate(record)
 
     def _openai_body(self, model: ModelSpec, messages: list[dict[str, str]]) -> dict[str, Any]:
-        params = self.plan.params
-        messages = [{**m, "content": wire_safe(m["content"])} for m in messages]
-        if model.api == "completions":
-            return {"model": model.model, "prompt": completions_prompt(messages), "temperature": params.temperature,
-                    "max_tokens": params.max_tokens, "stop": COMPLETIONS_STOP}
-        body: dict[str, Any] = {"model": model.model, "messages": messages, "temperature": params.temperature}
-        hosted = "api.openai.com" in model.endpoint.base_url  # as in clients.py: max_completion_tokens there
-        body["max_completion_tokens" if hosted else "max_tokens"] = params.max_tokens
-        return body
+        hosted = "api.openai.com" in model.endpoint.base_url
+        return openai_body(model.model, model.api, safe_messages(messages), self.plan.params, hosted)
 
     def _anthropic_params(self, model: ModelSpec, messages: list[dict[str, str]]) -> dict[str, Any]:
-        messages = [{**m, "content": wire_safe(m["content"])} for m in messages]
-        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        params: dict[str, Any] = {
-            "model": model.model,
-            "max_tokens": self.plan.params.max_tokens,
-            "messages": [m for m in messages if m["role"] != "system"],
-        }
-        if system:
-            params["system"] = system
-        if model.model not in self._no_temperature:
-            params["temperature"] = self.plan.params.temperature
-        return params
+        return anthropic_body(model.model, safe_messages(messages), self.plan.params, model.model not in self._no_temperature)
 
     # -- poll and collect ---------------------------------------------------------------
 
@@ -372,7 +354,7 @@ class BatchRunner:
             result = row.result
             kind = getattr(result, "type", None)
             if kind == "succeeded":
-                answers[row.custom_id] = _checked(_anthropic_completion(result.message), model)
+                answers[row.custom_id] = _answer(lambda: parse_anthropic(_as_dict(result.message)), model)
             elif kind == "errored":
                 err = getattr(getattr(result, "error", None), "error", None)
                 etype = str(getattr(err, "type", None) or "error")
@@ -389,10 +371,7 @@ class BatchRunner:
         response = row.get("response") if isinstance(row.get("response"), dict) else {}
         status, body = response.get("status_code"), response.get("body")
         if status == 200 and isinstance(body, dict):
-            try:
-                return _checked(_openai_completion(body, model.api), model)
-            except CallError as err:
-                return err
+            return _answer(lambda: parse_openai(body, model.api), model)
         if status == 400 and isinstance(body, dict) and _is_policy_error(SimpleNamespace(body=body)):
             return Completion(text="", finish_reason="content_policy", api_refusal=True)
         error = row.get("error")
@@ -482,53 +461,15 @@ def _json_object(line: str) -> dict[str, Any] | None:
     return row if isinstance(row, dict) else None
 
 
-def _checked(completion: Completion | CallError, model: ModelSpec) -> Completion | CallError:
-    """The oversized-answer rule of ``EndpointClient.complete``."""
-    if isinstance(completion, Completion) and len(completion.text) > MAX_RESPONSE_CHARS:
-        return CallError("oversized", f"response of {len(completion.text):,} characters (limit {MAX_RESPONSE_CHARS:,}); "
-                         "not recorded", retryable=False)
-    return completion
+def _as_dict(message: Any) -> Any:
+    """The SDK's typed message as the plain body ``wire.parse_anthropic`` reads."""
+    dump = getattr(message, "model_dump", None)
+    return dump(mode="json") if callable(dump) else message
 
 
-def _openai_completion(body: dict[str, Any], api: str) -> Completion:
-    """A batch output body, read by the rules of ``EndpointClient._openai_chat`` / ``_openai_completions``."""
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise CallError("malformed", "response has no choices", retryable=True)
-    choice = choices[0]
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
-    finish = choice.get("finish_reason")
-    common = {"served_model": body.get("model"), "input_tokens": usage.get("prompt_tokens"),
-              "output_tokens": usage.get("completion_tokens")}
-    if api == "completions":
-        if not isinstance(choice.get("text"), str):
-            raise CallError("malformed", "response has no text choice", retryable=True)
-        return Completion(text=choice["text"].strip(), finish_reason=finish, api_refusal=finish == "content_filter", **common)
-    msg = choice.get("message")
-    if not isinstance(msg, dict):
-        raise CallError("malformed", "response choice has no message", retryable=True)
-    content, refusal = msg.get("content"), msg.get("refusal")
-    if content is not None and not isinstance(content, str):
-        raise CallError("malformed", f"response content is {type(content).__name__}, not text", retryable=True)
-    if refusal is not None and not isinstance(refusal, str):
-        raise CallError("malformed", f"response refusal is {type(refusal).__name__}, not text", retryable=True)
-    text = content or refusal or ""
-    return Completion(text=text, finish_reason=finish, api_refusal=finish == "content_filter" or bool(refusal), **common)
-
-
-def _anthropic_completion(message: Any) -> Completion | CallError:
-    """A batch ``succeeded`` message, read by the rules of ``EndpointClient._anthropic``."""
-    content = getattr(message, "content", None)
-    if not isinstance(content, list):
-        return CallError("malformed", "response has no content list", retryable=True)
-    text = "".join(getattr(b, "text", "") or "" for b in content if getattr(b, "type", None) == "text")
-    usage = getattr(message, "usage", None)
-    stop = getattr(message, "stop_reason", None)
-    return Completion(
-        text=text,
-        finish_reason=stop,
-        api_refusal=stop == "refusal",
-        served_model=getattr(message, "model", None),
-        input_tokens=getattr(usage, "input_tokens", None),
-        output_tokens=getattr(usage, "output_tokens", None),
-    )
+def _answer(parse: Callable[[], Completion], model: ModelSpec) -> Completion | CallError:
+    """A batch answer, read and size-checked by the rules of the synchronous client."""
+    try:
+        return check_size(parse(), model.endpoint.display_url)
+    except CallError as err:
+        return err

@@ -201,7 +201,13 @@ def diff(
     """What changed between two runs, per dimension and model, on the items both ran."""
 
     def body() -> int:
-        from taxcheck.diff import diff_gates, diff_runs, render_diff_json, render_diff_markdown, render_diff_table
+        from taxcheck.diff import (
+            diff_gates,
+            diff_runs,
+            render_diff_json,
+            render_diff_markdown,
+            render_diff_table,
+        )
         from taxcheck.errors import UserError
         from taxcheck.pipeline import parse_gates
         from taxcheck.runfile import read_run

@@ -2,118 +2,42 @@
 
 The SDKs are imported here and only here, lazily, so that ``taxcheck --help``,
 ``suites`` and ``validate`` never pay their import cost (the openai SDK alone costs
-~0.6 s, anthropic ~2 s on this machine).
+~0.6 s, anthropic ~2 s on this machine). Requests go through the SDK clients (their auth,
+headers, base URLs and error types) with the body built, and the answer read, by
+``wire.py``, the rules the batch path shares.
 
 Refusals by the API itself (OpenAI ``finish_reason: content_filter`` or a content-policy
 400, Anthropic ``stop_reason: refusal``) are *outputs*, not errors: they are returned as a
 ``Completion`` with ``api_refusal=True`` and counted as refusals, because that is what
 the user of the model experiences.
-
-Base models without a chat template go through the completions API with this plain-text
-template (the form most base models continue sensibly, and the one the InstructGPT-era
-evaluations used)::
-
-    {system}\n\n                      (only when there is a system prompt)
-    User: {user turn}\n\nAssistant: {assistant turn}\n\n   (earlier turns)
-    User: {last user turn}\n\nAssistant:
-
-with ``\\nUser:`` as a stop sequence so the model does not write the user's next turn.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from taxcheck.errors import CallError
 from taxcheck.retry import is_retryable_status, retry_after_seconds
 from taxcheck.specs import Endpoint
+from taxcheck.wire import (  # noqa: F401 - Params, Completion and the template are re-exported
+    COMPLETIONS_STOP,
+    MAX_RESPONSE_CHARS,
+    Completion,
+    Params,
+    anthropic_body,
+    check_size,
+    completions_prompt,
+    openai_body,
+    parse_anthropic,
+    parse_openai,
+    safe_messages,
+    wire_safe,
+)
 
-COMPLETIONS_STOP = ["\nUser:"]
-# No answer capped at --max-tokens comes near this; a body this large is a broken server
-# (or a hostile one), and storing it would bloat the run file and the cache.
-MAX_RESPONSE_CHARS = 1_000_000
 _POLICY_CODES = {"content_policy_violation", "content_filter", "invalid_prompt", "content_filtered"}
 _MAX_ERROR_CHARS = 300
-
-
-@dataclass(frozen=True)
-class Params:
-    """Sampling parameters; part of the cache key (timeouts and retries are not)."""
-
-    temperature: float = 0.0
-    max_tokens: int = 512
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    finish_reason: str | None
-    api_refusal: bool = False
-    served_model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    headers: dict[str, str] | None = None  # rate-limit headers of the response, not stored
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "text": self.text,
-            "finish_reason": self.finish_reason,
-            "api_refusal": self.api_refusal,
-            "served_model": self.served_model,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Completion":
-        return cls(
-            text=data.get("text") or "",
-            finish_reason=data.get("finish_reason"),
-            api_refusal=bool(data.get("api_refusal")),
-            served_model=data.get("served_model"),
-            input_tokens=data.get("input_tokens"),
-            output_tokens=data.get("output_tokens"),
-        )
-
-
-def completions_prompt(messages: list[dict[str, str]]) -> str:
-    """Render chat messages with the plain-text template documented above."""
-    parts: list[str] = []
-    for m in messages:
-        if m["role"] == "system":
-            parts.append(f"{m['content']}\n\n")
-        elif m["role"] == "user":
-            parts.append(f"User: {m['content']}\n\n")
-        else:
-            parts.append(f"Assistant: {m['content']}\n\n")
-    parts.append("Assistant:")
-    return "".join(parts)
-
-
-def wire_safe(text: str) -> str:
-    """``text`` as it can travel in UTF-8 JSON: lone surrogates become U+FFFD.
-
-    A suite may hold a lone surrogate (JSON allows the ``\\ud800`` escape) but no HTTP body
-    can carry one; without this the SDK fails to encode the request, every retry fails
-    the same way, and the failure reads like the server's fault.
-    """
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
-async def _parsed(raw: Any) -> Any:
-    """The typed body of a raw response: openai's ``parse()`` is sync, anthropic's async one a coroutine."""
-    resp = raw.parse()
-    if inspect.isawaitable(resp):
-        resp = await resp
-    return resp
 
 
 def _short(text: str) -> str:
@@ -135,14 +59,16 @@ class EndpointClient:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self._client: Any = None
-        # OpenAI's own API wants max_completion_tokens (its reasoning models reject
-        # max_tokens); compatible servers (vLLM, Ollama, llama.cpp) know max_tokens.
+        self._response_type: Any = None
         self._openai_hosted = endpoint.wire == "openai" and "api.openai.com" in endpoint.base_url
         self._no_temperature: set[str] = set()  # Anthropic models that refused a temperature
 
     def _get(self) -> Any:
         if self._client is None:
             ep = self.endpoint
+            import httpx2
+
+            self._response_type = httpx2.Response
             if ep.wire == "anthropic":
                 import anthropic
 
@@ -173,23 +99,14 @@ class EndpointClient:
         ``--timeout`` fail as timeouts without ever reaching the server.
         """
         self._get()
-        messages = [{**m, "content": wire_safe(m["content"])} for m in messages]
+        messages = safe_messages(messages)
         try:
             async with asyncio.timeout(self.timeout_s + 1.0):
                 if self.endpoint.wire == "anthropic":
                     completion = await self._anthropic(model, messages, params)
-                elif api == "completions":
-                    completion = await self._openai_completions(model, messages, params)
                 else:
-                    completion = await self._openai_chat(model, messages, params)
-            if len(completion.text) > MAX_RESPONSE_CHARS:
-                raise CallError(
-                    "oversized",
-                    f"response of {len(completion.text):,} characters from {self.endpoint.display_url} "
-                    f"(limit {MAX_RESPONSE_CHARS:,}); not recorded",
-                    retryable=False,
-                )
-            return completion
+                    completion = await self._openai(model, api, messages, params)
+            return check_size(completion, self.endpoint.display_url)
         except CallError:
             raise
         except TimeoutError:
@@ -202,105 +119,29 @@ class EndpointClient:
             return Completion(text="", finish_reason="content_policy", api_refusal=True)
         raise error
 
-    # -- OpenAI -----------------------------------------------------------------------
+    async def _post(self, path: str, body: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+        """POST through the SDK (auth, headers, its error types) and read the raw JSON."""
+        response = await self._client.post(path, body=body, cast_to=self._response_type)
+        return json.loads(response.content), _rate_headers(response.headers)
 
-    async def _openai_chat(self, model: str, messages: list[dict[str, str]], params: Params) -> Completion:
-        client = self._get()
-        kwargs: dict[str, Any] = {"model": model, "messages": messages, "temperature": params.temperature}
-        kwargs["max_completion_tokens" if self._openai_hosted else "max_tokens"] = params.max_tokens
-        raw = await client.chat.completions.with_raw_response.create(**kwargs)
-        resp = await _parsed(raw)
-        choices = getattr(resp, "choices", None)
-        if not choices:
-            raise CallError("malformed", "response has no choices", retryable=True)
-        choice = choices[0]
-        msg = getattr(choice, "message", None)
-        if msg is None:
-            raise CallError("malformed", "response choice has no message", retryable=True)
-        # The SDK does not validate response bodies: a wrong-typed field arrives as is.
-        content = getattr(msg, "content", None)
-        refusal_text = getattr(msg, "refusal", None)
-        if content is not None and not isinstance(content, str):
-            raise CallError("malformed", f"response content is {type(content).__name__}, not text", retryable=True)
-        if refusal_text is not None and not isinstance(refusal_text, str):
-            raise CallError("malformed", f"response refusal is {type(refusal_text).__name__}, not text", retryable=True)
-        text = content or ""
-        finish = getattr(choice, "finish_reason", None)
-        api_refusal = finish == "content_filter" or bool(refusal_text)
-        if not text and refusal_text:
-            text = refusal_text
-        usage = getattr(resp, "usage", None)
-        return Completion(
-            text=text,
-            finish_reason=finish,
-            api_refusal=api_refusal,
-            served_model=getattr(resp, "model", None),
-            input_tokens=getattr(usage, "prompt_tokens", None),
-            output_tokens=getattr(usage, "completion_tokens", None),
-            headers=_rate_headers(raw.headers),
-        )
-
-    async def _openai_completions(self, model: str, messages: list[dict[str, str]], params: Params) -> Completion:
-        client = self._get()
-        raw = await client.completions.with_raw_response.create(
-            model=model,
-            prompt=completions_prompt(messages),
-            temperature=params.temperature,
-            max_tokens=params.max_tokens,
-            stop=COMPLETIONS_STOP,
-        )
-        resp = await _parsed(raw)
-        choices = getattr(resp, "choices", None)
-        if not choices or not isinstance(choices[0].text, str):
-            raise CallError("malformed", "response has no text choice", retryable=True)
-        usage = getattr(resp, "usage", None)
-        return Completion(
-            text=choices[0].text.strip(),
-            finish_reason=choices[0].finish_reason,
-            api_refusal=choices[0].finish_reason == "content_filter",
-            served_model=getattr(resp, "model", None),
-            input_tokens=getattr(usage, "prompt_tokens", None),
-            output_tokens=getattr(usage, "completion_tokens", None),
-            headers=_rate_headers(raw.headers),
-        )
-
-    # -- Anthropic --------------------------------------------------------------------
+    async def _openai(self, model: str, api: str, messages: list[dict[str, str]], params: Params) -> Completion:
+        path = "/completions" if api == "completions" else "/chat/completions"
+        body, headers = await self._post(path, openai_body(model, api, messages, params, self._openai_hosted))
+        c = parse_openai(body, api)
+        return Completion(**{**c.__dict__, "headers": headers})
 
     async def _anthropic(self, model: str, messages: list[dict[str, str]], params: Params) -> Completion:
-        client = self._get()
-        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        turns = [m for m in messages if m["role"] != "system"]
-        kwargs: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": params.max_tokens}
-        if system:
-            kwargs["system"] = system
-        # anthropic >= 1.0 dropped the sampling parameters from create()'s signature (the
-        # wire format still has them; the SDK's migration guide says to use extra_body),
-        # and the newest models reject temperature outright: then send it no more.
-        if model not in self._no_temperature:
-            kwargs["extra_body"] = {"temperature": params.temperature}
+        # the newest models reject temperature outright: after one such 400, send it no more
+        with_temperature = model not in self._no_temperature
         try:
-            raw = await client.messages.with_raw_response.create(**kwargs)
+            body, headers = await self._post("/v1/messages", anthropic_body(model, messages, params, with_temperature))
         except Exception as exc:
-            if getattr(exc, "status_code", None) != 400 or "temperature" not in _error_message(exc).lower() or "extra_body" not in kwargs:
+            if not with_temperature or getattr(exc, "status_code", None) != 400 or "temperature" not in _error_message(exc).lower():
                 raise
             self._no_temperature.add(model)
-            kwargs.pop("extra_body")
-            raw = await client.messages.with_raw_response.create(**kwargs)
-        resp = await _parsed(raw)
-        content = getattr(resp, "content", None)
-        if content is None or not isinstance(content, list):
-            raise CallError("malformed", "response has no content list", retryable=True)
-        text = "".join(getattr(block, "text", "") or "" for block in content if getattr(block, "type", None) == "text")
-        usage = getattr(resp, "usage", None)
-        return Completion(
-            text=text,
-            finish_reason=getattr(resp, "stop_reason", None),
-            api_refusal=getattr(resp, "stop_reason", None) == "refusal",
-            served_model=getattr(resp, "model", None),
-            input_tokens=getattr(usage, "input_tokens", None),
-            output_tokens=getattr(usage, "output_tokens", None),
-            headers=_rate_headers(raw.headers),
-        )
+            body, headers = await self._post("/v1/messages", anthropic_body(model, messages, params, False))
+        c = parse_anthropic(body)
+        return Completion(**{**c.__dict__, "headers": headers})
 
     # -- errors -----------------------------------------------------------------------
 

@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from taxcheck.clients import EndpointClient, Params
+from taxcheck.clients import EndpointClient
 from taxcheck.limits import AdaptiveLimit
 from taxcheck.runfile import CallRecord, RunData, RunWriter, VerdictRecord
 from taxcheck.sender import Sender
 from taxcheck.specs import ModelSpec
 from taxcheck.suite import SuiteItem, prompts_dir
+from taxcheck.wire import Params
 
 JUDGE_PARAMS = Params(temperature=0.0, max_tokens=300)
 RETRY_NUDGE = (

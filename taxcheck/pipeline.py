@@ -14,7 +14,14 @@ from typing import Any
 from taxcheck.aggregate import Table, build_table
 from taxcheck.errors import UserError
 from taxcheck.grading import grade_run
-from taxcheck.render import Gate, ReportMeta, print_table, render_csv, render_json, render_markdown
+from taxcheck.render import (
+    Gate,
+    ReportMeta,
+    print_table,
+    render_csv,
+    render_json,
+    render_markdown,
+)
 from taxcheck.runfile import RunData
 
 FORMATS = ("table", "json", "markdown", "csv")

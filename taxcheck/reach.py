@@ -13,7 +13,8 @@ from taxcheck.specs import Registry
 
 def check_models(specs: list[str], endpoints: list[str], config: Path | None, timeout: float) -> int:
     """Print ``ok``/``FAIL`` per spec; exit 0 only when every spec answered."""
-    from taxcheck.clients import EndpointClient, Params
+    from taxcheck.clients import EndpointClient
+    from taxcheck.wire import Params
 
     registry = Registry.load(endpoints, config)
     resolved = []

@@ -19,13 +19,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from taxcheck import __version__
-from taxcheck.errors import EXIT_FAILURES, EXIT_GATE, EXIT_OK, EXIT_USAGE, SuiteError, UserError
+from taxcheck.errors import (
+    EXIT_FAILURES,
+    EXIT_GATE,
+    EXIT_OK,
+    EXIT_USAGE,
+    SuiteError,
+    UserError,
+)
 from taxcheck.specs import ModelSpec, Registry, redact_url
 from taxcheck.suite import Suite, SuiteItem, resolve_suite
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 from taxcheck.errors import EXIT_BUDGET  # noqa: E402
+
 MIN_FREE_BYTES = 20 * 1024 * 1024
 
 
@@ -126,11 +134,10 @@ def check_writable(path: Path) -> None:
 
 def execute(opts: RunOptions, argv: list[str]) -> int:
     from taxcheck.cache import Cache, default_cache_dir
-    from taxcheck.clients import Params
+    from taxcheck.console import say, stderr_console
     from taxcheck.pipeline import FORMATS, build_report, emit, parse_gates
     from taxcheck.runfile import RunWriter, read_run
-
-    from taxcheck.console import say, stderr_console
+    from taxcheck.wire import Params
 
     err = stderr_console()
 
@@ -311,7 +318,14 @@ def _send(plan, cache, writer, err, warn, budget=None, prices=(), batch=False, k
     progress = None
     task_id = None
     if err.is_terminal and total > already:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         progress = Progress(
             TextColumn("[bold]calls"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),

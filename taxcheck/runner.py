@@ -15,14 +15,15 @@ import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from taxcheck.cache import Cache
-from taxcheck.clients import EndpointClient, Params
 from taxcheck.budget import Budget
+from taxcheck.cache import Cache
+from taxcheck.clients import EndpointClient
 from taxcheck.limits import AdaptiveLimit, RateCeiling
 from taxcheck.runfile import CallKey, CallRecord, RunWriter
 from taxcheck.sender import Sender, Usage
 from taxcheck.specs import ModelSpec
 from taxcheck.suite import SuiteItem
+from taxcheck.wire import Params
 
 
 @dataclass

@@ -15,12 +15,13 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from taxcheck.budget import Budget
 from taxcheck.cache import Cache, cache_key
-from taxcheck.estimate import estimate_tokens
-from taxcheck.clients import Completion, EndpointClient, Params
+from taxcheck.clients import EndpointClient
 from taxcheck.errors import CallError
+from taxcheck.estimate import estimate_tokens
 from taxcheck.limits import AdaptiveLimit
 from taxcheck.retry import backoff_delay
 from taxcheck.specs import ModelSpec
+from taxcheck.wire import Completion, Params
 
 
 @dataclass

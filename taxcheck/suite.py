@@ -337,7 +337,9 @@ def resolve_suite(ref: str) -> Suite:
         return load_suite(prompts_dir() / "suites" / f"{ref}.jsonl", name=ref)
     fmt, sep, rest = ref.partition(":")
     if sep and not Path(ref).exists() and len(fmt) > 1:
-        from taxcheck.importers import import_suite  # lazy: importers are only for this path
+        from taxcheck.importers import (
+            import_suite,  # lazy: importers are only for this path
+        )
 
         return import_suite(fmt, rest)
     return load_suite(ref)
