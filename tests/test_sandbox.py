@@ -245,7 +245,9 @@ def test_kernel_only(tier: str, name: str, code: str, want: str, loopback_server
     code = code.replace("PORT", str(loopback_server.getsockname()[1])).replace("WORK", repr(str(work)))
     result = run(code, _hook=False)
     assert not result.passed
-    assert result.reason.startswith(want), result.reason
+    # a checkout under /tmp is hidden by the child's private /tmp: not found is stopped too
+    wants = (want, "crash: FileNotFoundError") if name == "write /work" and str(work).startswith("/tmp/") else (want,)
+    assert result.reason.startswith(wants), result.reason
     assert not work.exists()
     assert_no_connection(loopback_server)
 
