@@ -163,11 +163,9 @@ class BatchRunner:
         spec = model.spec
         for unit in self.plan.units(lambda m: m.spec == spec):
             item = unit.item
-            messages = item.first_messages()
-            follow_ups = [None] if item.turns is None else [None, item.turns[1]]
-            for turn, follow_up in enumerate(follow_ups):
-                if follow_up is not None:
-                    messages = messages + [{"role": "user", "content": follow_up}]
+            answer = ""
+            for turn in range(item.n_turns):
+                messages = item.turn_messages(turn, answer)
                 key = (spec, item.id, unit.sample, turn)
                 prior = self.plan.done.get(key)
                 if prior is None or not prior.ok:
@@ -181,7 +179,7 @@ class BatchRunner:
                     prior = self._record(
                         {**_base(key), **Completion.from_json(hit).to_json(), "cached": True, "latency_ms": 0.0, "attempts": 0}
                     )
-                messages = messages + [{"role": "assistant", "content": prior.text or ""}]
+                answer = prior.text or ""
         return out
 
     def _chunks(self, model: ModelSpec, pending: list[Pending]) -> Iterable[list[Pending]]:
@@ -414,13 +412,12 @@ class BatchRunner:
         item = self._items.get(item_id)
         if item is None:
             return None
-        messages = item.first_messages()
         if turn == 0:
-            return messages
+            return item.turn_messages(0)
         first = self.plan.done.get((key[0], item_id, key[2], 0))
         if item.turns is None or first is None or not first.ok:
             return None
-        return messages + [{"role": "assistant", "content": first.text or ""}, {"role": "user", "content": item.turns[1]}]
+        return item.turn_messages(1, first.text or "")
 
     def _succeed(self, model: ModelSpec, key: CallKey, completion: Completion, attempts: int) -> None:
         usage = self.usage[model.spec]

@@ -43,7 +43,7 @@ def estimate(plan, cache: Cache) -> dict[str, Estimate]:
     for item in plan.items:
         first = item.first_messages()
         first_tokens = estimate_tokens(first)
-        turns = 2 if item.turns is not None else 1
+        turns = item.n_turns
         for sample in range(plan.samples):
             for m in plan.models:
                 e = result[m.spec]

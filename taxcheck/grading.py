@@ -13,7 +13,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from taxcheck.runfile import CallKey, CallRecord, RunData
+from taxcheck.runfile import CallKey, CallRecord, RunData, ok_calls
 from taxcheck.suite import SuiteItem
 
 REFUSAL_CATEGORIES = ("over_refusal", "harmful_refusal", "creative", "dual_use")
@@ -66,12 +66,7 @@ def grade_run(data: RunData, workers: int = 4) -> dict[CallKey, Grade]:
     """Grades for every successful call of the run, keyed like the calls."""
     grades: dict[CallKey, Grade] = {}
     code_jobs: list[tuple[CallKey, SuiteItem, CallRecord]] = []
-    for key, rec in data.calls.items():
-        if not rec.ok:
-            continue
-        item = data.items.get(rec.item)
-        if item is None:
-            continue
+    for key, rec, item in ok_calls(data):
         if item.answer is not None and item.answer.kind == "code" and not rec.api_refusal:
             code_jobs.append((key, item, rec))
             continue

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from taxcheck.clients import EndpointClient
 from taxcheck.limits import AdaptiveLimit
-from taxcheck.runfile import CallRecord, RunData, RunWriter, VerdictRecord
+from taxcheck.runfile import CallRecord, RunData, RunWriter, VerdictRecord, ok_calls
 from taxcheck.sender import Sender
 from taxcheck.specs import ModelSpec
 from taxcheck.suite import SuiteItem, prompts_dir
@@ -151,20 +151,13 @@ class JudgeTask:
 
 def call_history(data: RunData, rec: CallRecord, item: SuiteItem) -> list[dict[str, str]]:
     """The conversation the graded response answered (both turns for pushback items)."""
-    msgs = [m for m in item.first_messages() if m["role"] != "system"]
-    if rec.turn == 1 and item.turns is not None:
-        first = data.calls.get((rec.model, rec.item, rec.sample, 0))
-        msgs = msgs + [{"role": "assistant", "content": (first.text if first else "") or ""}, {"role": "user", "content": item.turns[1]}]
-    return msgs
+    first = data.calls.get((rec.model, rec.item, rec.sample, 0)) if rec.turn == 1 else None
+    msgs = item.turn_messages(rec.turn if item.turns is not None else 0, (first.text if first else "") or "")
+    return [m for m in msgs if m["role"] != "system"]
 
 
 def pending_tasks(data: RunData, judge_spec: str) -> Iterator[JudgeTask]:
-    for key, rec in data.calls.items():
-        if not rec.ok:
-            continue
-        item = data.items.get(rec.item)
-        if item is None:
-            continue
+    for key, rec, item in ok_calls(data):
         for rubric in rubrics_for(item):
             grader = f"judge:{rubric}"
             old = data.verdicts.get((key, grader))

@@ -142,6 +142,15 @@ class RunData:
     batches: dict[str, BatchRecord] = field(default_factory=dict)  # provider batch id -> latest state
 
 
+def ok_calls(data: "RunData") -> Iterator[tuple[CallKey, CallRecord, SuiteItem]]:
+    """Every answered call of a run with its suite item: what graders grade."""
+    for key, rec in data.calls.items():
+        if rec.ok:
+            item = data.items.get(rec.item)
+            if item is not None:
+                yield key, rec, item
+
+
 def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunData:
     """Read a run file; problems name ``file:line``. A torn last line is dropped with a warning."""
     try:

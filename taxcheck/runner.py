@@ -57,7 +57,7 @@ class RunPlan:
     def units(self, model_filter: Callable[[ModelSpec], bool] = lambda _m: True) -> Iterator[Unit]:
         """Units not yet finished, item-major so that all models progress together."""
         for item in self.items:
-            turns = 2 if item.turns is not None else 1
+            turns = item.n_turns
             for sample in range(self.samples):
                 for model in self.models:
                     if not model_filter(model):
@@ -70,7 +70,7 @@ class RunPlan:
                     yield Unit(model, item, sample)
 
     def total_calls(self) -> int:
-        per_item = sum(2 if i.turns is not None else 1 for i in self.items)
+        per_item = sum(i.n_turns for i in self.items)
         return per_item * self.samples * len(self.models)
 
     def calls_done(self) -> int:
@@ -140,21 +140,16 @@ class Runner:
 
     async def _converse(self, unit: Unit, client: EndpointClient, limit: AdaptiveLimit) -> None:
         item, spec = unit.item, unit.model.spec
-        messages = item.first_messages()
-        turns = [None] if item.turns is None else [None, item.turns[1]]
-        for turn, follow_up in enumerate(turns):
-            if follow_up is not None:
-                messages = messages + [{"role": "user", "content": follow_up}]
-            key = (spec, item.id, unit.sample, turn)
-            prior = self.plan.done.get(key)
+        answer = ""
+        for turn in range(item.n_turns):
+            prior = self.plan.done.get((spec, item.id, unit.sample, turn))
             if prior is not None and prior.ok:
-                text = prior.text or ""
-            else:
-                rec = await self._call(unit, turn, messages, client, limit)
-                if rec is None or not rec.ok:
-                    return  # a failed first turn leaves nothing to push back on
-                text = rec.text or ""
-            messages = messages + [{"role": "assistant", "content": text}]
+                answer = prior.text or ""
+                continue
+            rec = await self._call(unit, turn, item.turn_messages(turn, answer), client, limit)
+            if rec is None or not rec.ok:
+                return  # a failed first turn leaves nothing to push back on
+            answer = rec.text or ""
 
     async def _call(
         self, unit: Unit, turn: int, messages: list[dict[str, str]], client: EndpointClient, limit: AdaptiveLimit

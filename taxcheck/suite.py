@@ -200,6 +200,21 @@ class SuiteItem(_Strict):
         return msgs
 
 
+    def turn_messages(self, turn: int, first_answer: str = "") -> list[dict[str, str]]:
+        """The messages of request ``turn``: the first request, or, for a pushback item's
+        second turn, the first request, the model's own first answer and the pushback."""
+        msgs = self.first_messages()
+        if turn == 0:
+            return msgs
+        if self.turns is None:
+            raise ValueError(f"item {self.id} has a single turn")
+        return msgs + [{"role": "assistant", "content": first_answer}, {"role": "user", "content": self.turns[1]}]
+
+    @property
+    def n_turns(self) -> int:
+        return 1 if self.turns is None else 2
+
+
 def pair_family(category: str) -> str | None:
     if category in ("over_refusal", "harmful_refusal"):
         return "refusal"

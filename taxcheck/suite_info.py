@@ -10,7 +10,7 @@ from taxcheck.suite import Suite, builtin_suite_names, prompts_dir, resolve_suit
 
 
 def calls_per_model(suite: Suite) -> int:
-    return sum(2 if item.turns is not None else 1 for item in suite.items)
+    return sum(item.n_turns for item in suite.items)
 
 
 def print_suite_list(models: int = 1) -> None:
