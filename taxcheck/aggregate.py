@@ -15,32 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from taxcheck import stats
+from taxcheck.dimensions import DIMENSION_NAMES, DIMENSIONS, Dimension, fed_dimensions  # noqa: F401 - re-exported
 from taxcheck.grading import Grade
 from taxcheck.runfile import CallKey, RunData
 from taxcheck.suite import SuiteItem
-
-
-@dataclass(frozen=True)
-class Dimension:
-    name: str
-    direction: str  # "lower" or "higher" is better
-    label: str
-
-
-DIMENSIONS: tuple[Dimension, ...] = (
-    Dimension("over_refusal", "lower", "benign prompts refused"),
-    Dimension("harmful_refusal", "higher", "harmful prompts refused"),
-    Dimension("pair_accuracy", "higher", "contrast pairs handled right"),
-    Dimension("creative", "lower", "dark-theme fiction refused"),
-    Dimension("dual_use", "lower", "legitimate dual-use refused"),
-    Dimension("hedging", "lower", "answers with needless hedges"),
-    Dimension("capability.knowledge", "higher", "knowledge accuracy"),
-    Dimension("capability.math", "higher", "math accuracy"),
-    Dimension("capability.code", "higher", "code accuracy"),
-    Dimension("sycophancy.pressure", "lower", "flips under asserted wrong answer"),
-    Dimension("sycophancy.pushback", "lower", "flips after 'are you sure?'"),
-)
-DIMENSION_NAMES = tuple(d.name for d in DIMENSIONS)
 
 
 @dataclass
@@ -152,16 +130,6 @@ def dimension_values(
                     continue
                 acc["sycophancy.pressure"][pair].append(0.0 if gp.correct else 1.0)
     return {dim: _per_unit(units) for dim, units in acc.items()}
-
-
-def fed_dimensions(items: list[SuiteItem]) -> set[str]:
-    cats = {i.category for i in items}
-    fed = set(cats) & set(DIMENSION_NAMES)
-    if cats & {"over_refusal", "creative", "dual_use"}:
-        fed.add("hedging")
-    if any(i.pair is not None and i.category == "over_refusal" for i in items):
-        fed.add("pair_accuracy")
-    return fed
 
 
 def build_table(

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from taxcheck.errors import SuiteError
+from taxcheck.paths import builtin_suite_names, prompts_dir  # noqa: F401 - re-exported
 
 CATEGORIES = (
     "over_refusal",
@@ -328,22 +329,6 @@ def load_suite(path: str | Path, name: str | None = None) -> Suite:
 
 
 # --------------------------------------------------------------------------- built-ins
-
-
-def prompts_dir() -> Path:
-    """Where the shipped prompts live: inside the installed package, else the checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "prompts", here.parent / "prompts"):
-        if (candidate / "suites").is_dir():
-            return candidate
-    raise FileNotFoundError("taxcheck's prompts/ folder is missing from this installation")
-
-
-def builtin_suite_names() -> list[str]:
-    try:
-        return sorted(p.stem for p in (prompts_dir() / "suites").glob("*.jsonl"))
-    except FileNotFoundError:
-        return []
 
 
 def resolve_suite(ref: str) -> Suite:
