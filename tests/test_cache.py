@@ -137,3 +137,24 @@ def test_cache_roundtrip_disabled_and_unwritable(tmp_path):
     blocker.write_text("x")
     broken = Cache(blocker / "sub", warn=warnings.append)  # a file where the directory should be
     assert not broken.enabled and warnings and "cache disabled" in warnings[0]
+
+
+def test_unwritable_output_is_reported_before_any_request(taxcheck_cli, fake_api, small_suite, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where a folder should be", encoding="utf-8")
+    r = taxcheck_cli("run", "-m", "openai:A", "-s", small_suite, "-o", blocker / "run.jsonl")
+    assert r.code == 2
+    assert "cannot write the run file" in r.stderr and "-o" in r.stderr
+    assert fake_api.count() == 0
+
+
+def test_full_disk_is_reported_before_any_request(taxcheck_cli, fake_api, small_suite, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 4096, 4096))
+    r = taxcheck_cli("run", "-m", "openai:A", "-s", small_suite, "-o", tmp_path / "run.jsonl")
+    assert r.code == 2
+    assert "KiB free" in r.stderr
+    assert fake_api.count() == 0
