@@ -136,7 +136,9 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     from taxcheck.cache import Cache, default_cache_dir
     from taxcheck.console import say, stderr_console
     from taxcheck.pipeline import FORMATS, build_report, emit, parse_gates
+    from taxcheck.pricing import config_prices, load_price_file
     from taxcheck.runfile import RunWriter, read_run
+    from taxcheck.runner import RunPlan
     from taxcheck.wire import Params
 
     err = stderr_console()
@@ -170,8 +172,6 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         if name not in [s.spec for s in specs]:
             specs.append(registry.resolve(name))
     judge_spec = registry.resolve(opts.judge) if opts.judge else None
-    from taxcheck.pricing import config_prices, load_price_file
-
     price_rows = (load_price_file(opts.prices) if opts.prices else []) + config_prices(opts.config)
     budget = None
     if opts.max_cost is not None:
@@ -207,9 +207,6 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     out = opts.output or default_runs_dir() / f"{run_id}.jsonl"
 
     cache = Cache(None if opts.no_cache else default_cache_dir(), warn=warn)
-
-    from taxcheck.runner import RunPlan
-
     done = {}
     existing = None
     if out.exists() and out.stat().st_size > 0:
@@ -219,7 +216,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
                 f"{out} holds a different run (models, suites or sampling differ); "
                 f"choose another -o, or delete it to start over"
             )
-        done = {k: r for k, r in existing.calls.items()}
+        done = dict(existing.calls)
     plan = RunPlan(
         models=specs,
         items=items,
@@ -261,8 +258,6 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
             writer.write(header)
             for item in items:
                 writer.write({"type": "item", "item": item.model_dump(exclude_none=True, exclude_defaults=True)})
-        elif existing.dropped_torn_line:
-            pass  # RunWriter.open() already cut the torn tail
         known = list(existing.batches.values()) if existing is not None else []
         outcome, interrupted = _send(plan, cache, writer, err, warn, budget, price_rows, opts.batch, known)
     finally:
@@ -282,9 +277,11 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         judge_cache = Cache(None if opts.no_cache else default_cache_dir(), warn=warn)
         try:
             _n, judge_auth = judge_file(out, judge_spec, judge_cache, opts.concurrency, opts.timeout, opts.retries, warn, budget)
-        except KeyboardInterrupt:
-            say(err, "Interrupted while judging", "bold yellow", f"verdicts so far are kept in {out}; rerun to resume.")
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as exc:
+            terminated = type(exc).__name__ == "Terminated"
+            say(err, "Terminated while judging" if terminated else "Interrupted while judging", "bold yellow",
+                f"verdicts so far are kept in {out}; rerun the same command to resume.")
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
         finally:
             judge_cache.close()
         if judge_auth:
