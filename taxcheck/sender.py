@@ -65,6 +65,10 @@ class Sender:
         self.on_warning = on_warning
         self.usage: dict[str, Usage] = {}
         self.auth_failures: dict[str, str] = {}  # model spec -> one line
+        # Endpoints that never answered and then refused connections after every retry: a
+        # server that is down (or a wrong URL) is not worth minutes of retries per item.
+        self.unreachable: dict[str, str] = {}  # base URL -> one line
+        self._answered: set[str] = set()
         self._rng = random.Random()
         self._params_key = {"temperature": params.temperature, "max_tokens": params.max_tokens}
 
@@ -127,7 +131,13 @@ class Sender:
                     self.on_warning(f"{model.spec}: {exc.message}; skipping its remaining items")
                 return SendResult(auth_failed=True, error=exc, attempts=attempts)
             usage.failed += 1
+            url = model.endpoint.base_url
+            if exc.kind == "connection" and url not in self._answered and url not in self.unreachable:
+                self.unreachable[url] = exc.message
+                self.on_warning(f"{exc.message} after {attempts} tries and never answered; "
+                                "is the server running and the URL right? Its remaining items are skipped")
             return SendResult(error=exc, attempts=attempts)
+        self._answered.add(model.endpoint.base_url)
         if self.budget is not None:
             self.budget.settle(reserved, model.spec, completion.input_tokens, completion.output_tokens)
         usage.retries += attempts - 1
