@@ -184,8 +184,8 @@ async def run_judge(
     async def worker() -> None:
         nonlocal written
         for task in tasks:
-            if judge.spec in sender.auth_failures:
-                return
+            if judge.spec in sender.auth_failures or judge.endpoint.base_url in sender.unreachable:
+                return  # one line was printed; ungraded calls keep their rule verdicts only
             verdict = await _grade(task, judge, sender, client, limit)
             if verdict is None:
                 continue
