@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from taxcheck.errors import SpecError
-from taxcheck.specs import NO_KEY, Registry, redact_url
+from taxcheck.specs import ANTHROPIC_DEFAULT_URL, NO_KEY, OPENAI_DEFAULT_URL, Registry, redact_url
 
 
 def reg(env=None, flags=None, config=None) -> Registry:
@@ -17,9 +17,9 @@ def reg(env=None, flags=None, config=None) -> Registry:
 @pytest.mark.parametrize(
     "spec, env, url, wire, api, model",
     [
-        ("openai:gpt-4o-mini", {"OPENAI_API_KEY": "k"}, "https://api.openai.com/v1", "openai", "chat", "gpt-4o-mini"),
+        ("openai:gpt-4o-mini", {"OPENAI_API_KEY": "k"}, OPENAI_DEFAULT_URL, "openai", "chat", "gpt-4o-mini"),
         ("openai:m", {"OPENAI_BASE_URL": "http://h:1/v1/"}, "http://h:1/v1", "openai", "chat", "m"),
-        ("anthropic:claude-haiku-4-5", {"ANTHROPIC_API_KEY": "k"}, "https://api.anthropic.com", "anthropic", "chat", "claude-haiku-4-5"),
+        ("anthropic:claude-haiku-4-5", {"ANTHROPIC_API_KEY": "k"}, ANTHROPIC_DEFAULT_URL, "anthropic", "chat", "claude-haiku-4-5"),
         ("ollama:llama3.1", {}, "http://localhost:11434/v1", "openai", "chat", "llama3.1"),
         ("vllm:org/model-7b", {}, "http://localhost:8000/v1", "openai", "chat", "org/model-7b"),
         ("llamacpp:any", {}, "http://localhost:8080/v1", "openai", "chat", "any"),
