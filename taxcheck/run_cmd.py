@@ -307,43 +307,11 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
 
 def _send(plan, cache, writer, err, warn, budget=None, prices=(), batch=False, known_batches=()):
     """Run the event loop; returns (outcome or None, interrupted)."""
-    from taxcheck.pricing import cost_usd
+    from taxcheck.progress import RunProgress
     from taxcheck.runner import Runner
 
-    total = plan.total_calls()
-    already = plan.calls_done()
-    progress = None
-    task_id = None
-    if err.is_terminal and total > already:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        progress = Progress(
-            TextColumn("[bold]calls"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-        )
-        task_id = progress.add_task("calls", total=total, completed=already, rate="")
-
-    spent = {"usd": 0.0, "known": True}
-
-    def on_call(rec) -> None:
-        if progress is None:
-            return
-        if rec.ok and not rec.cached:
-            c = cost_usd(rec.model, rec.input_tokens or 0, rec.output_tokens or 0, prices, batch=rec.batch)
-            if c is None:
-                spent["known"] = False
-            else:
-                spent["usd"] += c
-        money = f"${spent['usd']:.4f}" + ("" if spent["known"] else " + unpriced")
-        progress.update(task_id, advance=1, rate=money)
-
+    progress = RunProgress(err, plan.total_calls(), plan.calls_done(), prices)
+    on_call = progress.on_call
     runner = Runner(plan, cache, writer, on_call=on_call, on_warning=warn, budget=budget)
     terminated = {"yes": False}
 
@@ -366,15 +334,11 @@ def _send(plan, cache, writer, err, warn, budget=None, prices=(), batch=False, k
                                      poll_s=float(os.environ.get("TAXCHECK_BATCH_POLL_S", "30")))
         return await runner.run()
 
-    if progress is not None:
-        progress.start()
     previous = signal.getsignal(signal.SIGTERM)
     try:
-        outcome = asyncio.run(main())
-        return outcome, False
+        with progress:
+            return asyncio.run(main()), False
     except (KeyboardInterrupt, asyncio.CancelledError) as exc:
         return None, "terminated" if terminated["yes"] or type(exc).__name__ == "Terminated" else "interrupted"
     finally:
         signal.signal(signal.SIGTERM, previous)  # the loop left SIGTERM at its default: put ours back
-        if progress is not None:
-            progress.stop()
