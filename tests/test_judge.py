@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fakeapi import FakeAPI, Reply
+from fakeapi import FakeAPI
 from taxcheck.cli import app
 from taxcheck.judge import RUBRICS, judge_messages, neutralise, parse_verdict, rubrics_for
 from taxcheck.runfile import read_run
