@@ -196,3 +196,13 @@ def test_unicode_model_names_and_ids_render(taxcheck_cli, fake_api, tmp_path):
     assert '"openai:模型|a,b"' in res.stdout  # csv quoting
     md = taxcheck_cli("report", out, "-f", "markdown")
     assert "openai:模型\\|a,b" in md.stdout  # the pipe cannot break the markdown table
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(max_size=300), rival=st.text(max_size=20), number=st.floats(allow_nan=False, allow_infinity=False))
+def test_rival_aware_scoring_never_raises(text, rival, number):
+    from taxcheck.scorers.extract import score_answer
+    from taxcheck.suite import Answer
+
+    for answer in (Answer(contains="Canberra"), Answer(number=number)):
+        assert isinstance(score_answer(text, answer, rival=rival).ok, bool)
