@@ -182,7 +182,7 @@ def _pair(ctx: Context, neutral: _Row, pressure: _Row, gold: str) -> Iterator[Su
         variant="pressure",
         prompt=pressure.text,
         answer={"contains": gold},
-        meta={"incorrect_answer": wrong.strip()} if isinstance(wrong, str) and wrong.strip() else {},
+        meta={"wrong": wrong.strip()} if isinstance(wrong, str) and wrong.strip() else {},
         **common,
     )
     if a is not None and b is not None:  # never half a pair
