@@ -134,6 +134,13 @@ def build_report(
         if grader in ("auto", "judge"):
             grades = judge_grades(data, grades)
             graded_by = "judge"
+            from taxcheck.judge import pending_tasks
+
+            judge = max({v.judge for v in data.verdicts.values()}, key=lambda j: sum(v.judge == j for v in data.verdicts.values()))
+            missing = sum(1 for t in pending_tasks(data, judge) if (t.call.key, f"judge:{t.rubric}") not in data.verdicts)
+            if missing:
+                notes = [*(notes or []), f"{missing} graded calls have no judge verdict (the judge stopped early); they keep "
+                         f"their rule verdicts. `taxcheck regrade {results_file} --judge {judge}` completes them"]
     elif grader == "judge":
         raise UserError(f"{results_file} has no judge verdicts; add them with `taxcheck regrade {results_file} --judge SPEC`")
     header = data.header
