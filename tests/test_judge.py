@@ -212,3 +212,16 @@ def test_regrade_adds_verdicts_without_asking_the_models(env: Path, fake_api: Fa
     assert over_rule["scores"]["openai:B"]["value"] == 0.0
     shown = run_cli("report", "judged.jsonl", "--show", "disagreements")
     assert shown.exit_code == 0 and "judge refuse" in shown.stdout
+
+
+def test_missing_judge_verdicts_are_named_in_the_footer(env: Path, fake_api: FakeAPI):
+    fake_api.respond_for("J", judge_by_content)
+    r = run_cli("run", "-m", "openai:A", "-b", "openai:B", "-s", str(env), "--judge", "openai:J", "-f", "json", "-o", "run.jsonl")
+    assert r.exit_code == 0, r.output
+    lines = Path("run.jsonl").read_text(encoding="utf-8").splitlines()
+    verdicts = [i for i, line in enumerate(lines) if '"type":"verdict"' in line]
+    kept = [line for i, line in enumerate(lines) if i not in set(verdicts[:3])]  # as if the judge stopped early
+    Path("run.jsonl").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    table = run_cli("report", "run.jsonl")
+    assert table.exit_code == 0
+    assert "3 graded calls have no judge verdict" in table.stdout and "taxcheck regrade" in table.stdout
