@@ -43,7 +43,7 @@ from taxcheck.clients import EndpointClient, _is_policy_error, _short
 from taxcheck.errors import CallError, UserError
 from taxcheck.retry import backoff_delay, is_retryable_status
 from taxcheck.runfile import BatchRecord, CallKey, CallRecord, RunWriter
-from taxcheck.runner import RunOutcome, RunPlan
+from taxcheck.runner import RunOutcome, RunPlan, record_call
 from taxcheck.sender import Usage
 from taxcheck.specs import ModelSpec
 from taxcheck.wire import (
@@ -439,11 +439,7 @@ class BatchRunner:
             self.on_warning(f"{model.spec}: {err.message}; skipping its remaining items")
 
     def _record(self, data: dict[str, Any]) -> CallRecord:
-        self.writer.write(data)
-        rec = CallRecord.model_construct(**data)
-        self.plan.done[rec.key] = rec
-        self.on_call(rec)
-        return rec
+        return record_call(self.writer, self.plan, data, self.on_call)
 
 
 def _base(key: CallKey) -> dict[str, Any]:

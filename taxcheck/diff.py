@@ -30,7 +30,7 @@ from taxcheck.aggregate import (
 )
 from taxcheck.errors import UserError
 from taxcheck.grading import Grade, grade_run
-from taxcheck.render import SIG_STYLE, Gate, json_number, md_cell, score_text, tax_text
+from taxcheck.render import SIG_STYLE, Gate, gate_lines, json_number, md_cell, score_text, tax_text
 from taxcheck.runfile import CallKey, RunData
 
 # What a unit's value of 1 and of 0 mean, per dimension, for listing flips.
@@ -282,11 +282,7 @@ def footer_lines(result: DiffResult) -> list[tuple[str, str]]:
     low = [r.dimension.name for r in result.rows if r.low_n]
     if low:
         lines.append(("yellow", f"low n (< {stats.LOW_N} units): {', '.join(low)}"))
-    for g in result.gates:
-        if g.tripped_by:
-            lines.append(("bold red", f"GATE TRIPPED {g.dimension} worse by > {g.allowance_pp:g} pp: {', '.join(g.tripped_by)}"))
-        else:
-            lines.append(("green", f"gate ok {g.dimension} <= {g.allowance_pp:g} pp"))
+    lines.extend(gate_lines(result.gates, "worse by"))
     for note in result.notes:
         lines.append(("yellow", note))
     return lines

@@ -164,14 +164,21 @@ def footer_lines(table: Table, meta: ReportMeta) -> list[tuple[str, str]]:
             agree = "—" if a["agreement"] is None else f"{a['agreement'] * 100:.0f}%"
             parts.append(f"{dim} {agree} κ={kappa} (n={a['n']}, unscored {a['unscored']})")
         lines.append(("dim", f"graded by the {meta.graded_by}; rule vs judge agreement: " + "; ".join(parts)))
-    for g in meta.gates:
-        if g.tripped_by:
-            lines.append(("bold red", f"GATE TRIPPED {g.dimension} > {g.allowance_pp:g} pp: {', '.join(g.tripped_by)}"))
-        else:
-            lines.append(("green", f"gate ok {g.dimension} <= {g.allowance_pp:g} pp"))
+    lines.extend(gate_lines(meta.gates))
     for note in meta.notes:
         lines.append(("yellow", note))
     lines.append(("dim", f"run file: {meta.results_file}"))
+    return lines
+
+
+def gate_lines(gates: list[Gate], what: str = "") -> list[tuple[str, str]]:
+    """(style, text) per ``--fail-over`` gate; ``what`` qualifies the measure ("worse by")."""
+    lines = []
+    for g in gates:
+        if g.tripped_by:
+            lines.append(("bold red", f"GATE TRIPPED {g.dimension} {what + ' ' if what else ''}> {g.allowance_pp:g} pp: {', '.join(g.tripped_by)}"))
+        else:
+            lines.append(("green", f"gate ok {g.dimension} <= {g.allowance_pp:g} pp"))
     return lines
 
 

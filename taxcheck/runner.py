@@ -176,8 +176,13 @@ class Runner:
         )
 
     def _record(self, data: dict) -> CallRecord:
-        self.writer.write(data)
-        rec = CallRecord.model_construct(**data)
-        self.plan.done[rec.key] = rec
-        self.on_call(rec)
-        return rec
+        return record_call(self.writer, self.plan, data, self.on_call)
+
+
+def record_call(writer: RunWriter, plan: RunPlan, data: dict, on_call: Callable[[CallRecord], None]) -> CallRecord:
+    """A finished call: on disk first, then known to the plan (so a rerun skips it), then reported."""
+    writer.write(data)
+    rec = CallRecord.model_construct(**data)
+    plan.done[rec.key] = rec
+    on_call(rec)
+    return rec

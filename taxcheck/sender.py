@@ -82,10 +82,12 @@ class Sender:
         self, model: ModelSpec, messages: list[dict[str, str]], sample: int, client: EndpointClient, limit: AdaptiveLimit
     ) -> SendResult:
         usage = self.usage_of(model.spec)
-        key = cache_key(
-            model.endpoint.base_url, model.endpoint.wire, model.api, model.model, messages, self._params_key, sample
-        )
-        hit = self.cache.get(key)
+        key = None
+        if self.cache.enabled:  # with --no-cache, no hashing of the conversation per request
+            key = cache_key(
+                model.endpoint.base_url, model.endpoint.wire, model.api, model.model, messages, self._params_key, sample
+            )
+        hit = self.cache.get(key) if key is not None else None
         if hit is not None:
             usage.cached += 1
             return SendResult(completion=Completion.from_json(hit), cached=True)
@@ -144,7 +146,8 @@ class Sender:
         usage.requests += 1
         usage.input_tokens += completion.input_tokens or 0
         usage.output_tokens += completion.output_tokens or 0
-        self.cache.put(key, completion.to_json())
+        if key is not None:
+            self.cache.put(key, completion.to_json())
         latency = round((time.perf_counter() - started) * 1000, 1)
         return SendResult(completion=completion, attempts=attempts, latency_ms=latency)
 
