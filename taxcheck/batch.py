@@ -25,6 +25,14 @@ the HTTP calls that upload, poll and download do.
 Answers are parsed by the same rules as synchronous calls (``clients.py``): OpenAI's
 ``content_filter`` finish reason, a ``refusal`` message or a content-policy 400, and
 Anthropic's ``refusal`` stop reason are API refusals, not errors.
+
+Request forms: every line is built by the endpoint client (``EndpointClient.body``), so a
+batch carries the form the model's profile and earlier adjustments call for. A model whose
+form no request has confirmed yet first sends *one* of its requests synchronously: a
+rejected parameter then costs one request, not a whole batch (OpenAI validates batch lines
+only when the batch runs, so a wrong form would waste the round). A model its profile names,
+or one with an answer in the run file already, needs no probe. A rejection that still
+arrives inside a batch adjusts the model the same way, and the follow-up batch uses the new form.
 """
 
 from __future__ import annotations
@@ -35,22 +43,20 @@ import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 from taxcheck.cache import Cache, cache_key
-from taxcheck.clients import EndpointClient, _is_policy_error, _short
+from taxcheck.clients import EndpointClient, _is_policy_error, _policy_code, _short
 from taxcheck.errors import CallError, UserError
 from taxcheck.retry import backoff_delay, is_retryable_status
 from taxcheck.runfile import BatchRecord, CallKey, CallRecord, RunWriter
-from taxcheck.runner import RunOutcome, RunPlan, record_call
+from taxcheck.runner import SKIP_EMPTY_FIRST, RunOutcome, RunPlan, adjustment_recorder, learn_adjustments, record_call
 from taxcheck.sender import Usage
 from taxcheck.specs import ModelSpec
 from taxcheck.wire import (
     Completion,
-    anthropic_body,
+    check_answer,
     check_size,
-    openai_body,
     parse_anthropic,
     parse_openai,
     safe_messages,
@@ -115,16 +121,21 @@ class BatchRunner:
         self.usage: dict[str, Usage] = {m.spec: Usage() for m in plan.models}
         self.auth_failures: dict[str, str] = {}
         self._items = {i.id: i for i in plan.items}
-        self._params_key = {"temperature": plan.params.temperature, "max_tokens": plan.params.max_tokens}
         self._rng = random.Random()
-        self._no_temperature: set[str] = set()  # Anthropic models that rejected a temperature
+        self._clients: dict[str, EndpointClient] = {}  # model spec -> its endpoint's client
 
     async def run(self, known_batches: list[BatchRecord]) -> RunOutcome:
         clients: dict[str, EndpointClient] = {}
         tasks: list[asyncio.Task[None]] = []
         for model in self.plan.models:
             ep = model.endpoint
-            client = clients.setdefault(ep.name + "|" + ep.base_url, EndpointClient(ep, max(self.plan.timeout_s, HTTP_TIMEOUT_S)))
+            same = [m for m in self.plan.models if m.endpoint == ep]
+            ep_key = ep.name + "|" + ep.base_url
+            if ep_key not in clients:
+                clients[ep_key] = EndpointClient(ep, max(self.plan.timeout_s, HTTP_TIMEOUT_S),
+                                                 on_adjust=adjustment_recorder(same, self.writer.write, self.on_warning))
+                learn_adjustments(clients[ep_key], same, self.plan.adjustments)
+            client = self._clients[model.spec] = clients[ep_key]
             resume = [b for b in known_batches if b.state == "submitted" and b.model == model.spec]
             tasks.append(asyncio.create_task(self._drive(model, client, resume)))
         try:
@@ -150,6 +161,9 @@ class BatchRunner:
             pending = self._ready(model, settled)
             if not pending:
                 return
+            if self._needs_probe(model, client):
+                await self._probe(model, client, pending[0], tries, settled)
+                continue
             submitted = []
             for chunk in self._chunks(model, pending):
                 rec = await self._submit(model, client, chunk, tries, settled)
@@ -165,12 +179,15 @@ class BatchRunner:
             item = unit.item
             answer = ""
             for turn in range(item.n_turns):
-                messages = item.turn_messages(turn, answer)
                 key = (spec, item.id, unit.sample, turn)
                 prior = self.plan.done.get(key)
-                if prior is None or not prior.ok:
+                if prior is None or not prior.settled:
                     if key in settled:
                         break
+                    if turn > 0 and not answer.strip():
+                        self._record({**_base(key), "text": None, "attempts": 0, "skipped": SKIP_EMPTY_FIRST})
+                        break
+                    messages = model.messages(item.turn_messages(turn, answer))
                     hit = self.cache.get(self._cache_key(model, messages, unit.sample))
                     if hit is None:
                         out.append(Pending(key, messages))
@@ -254,11 +271,45 @@ class BatchRunner:
         return BatchRecord.model_validate(record)
 
     def _openai_body(self, model: ModelSpec, messages: list[dict[str, str]]) -> dict[str, Any]:
-        hosted = "api.openai.com" in model.endpoint.base_url
-        return openai_body(model.model, model.api, safe_messages(messages), self.plan.params, hosted)
+        return self._clients[model.spec].body(model.model, model.api, safe_messages(messages), self.plan.params_for(model))
 
-    def _anthropic_params(self, model: ModelSpec, messages: list[dict[str, str]]) -> dict[str, Any]:
-        return anthropic_body(model.model, safe_messages(messages), self.plan.params, model.model not in self._no_temperature)
+    _anthropic_params = _openai_body  # one builder: the client knows its wire format
+
+    def _needs_probe(self, model: ModelSpec, client: EndpointClient) -> bool:
+        """A model no profile names and no answer confirmed yet: its request form is a guess."""
+        if model.profile.pattern != "default" or client.form_confirmed(model.model):
+            return False
+        return not any(r.ok and not r.cached for r in self.plan.done.values() if r.model == model.spec)
+
+    async def _probe(self, model: ModelSpec, client: EndpointClient, first: Pending, tries: dict[CallKey, int],
+                     settled: set[CallKey]) -> None:
+        """Send one request synchronously, so that the model's request form is confirmed (or
+        adjusted) before a whole batch is built in it; recorded like any synchronous call."""
+        params = self.plan.params_for(model)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                completion = await client.complete(model.model, model.api, first.messages, params)
+            except asyncio.CancelledError:
+                raise
+            except CallError as err:
+                if err.kind == "auth":
+                    self._auth_failed(model, err)
+                    return
+                if err.retryable and attempt <= self.plan.retries:
+                    await asyncio.sleep(backoff_delay(attempt, err.retry_after, self._rng))
+                    continue
+                self._fail(first.key, attempt, err.kind, err.message, batch=False)
+                settled.add(first.key)
+                return
+            break
+        usage = self.usage[model.spec]
+        usage.requests += 1
+        usage.input_tokens += completion.input_tokens or 0
+        usage.output_tokens += completion.output_tokens or 0
+        self.cache.put(self._cache_key(model, first.messages, first.key[2]), completion.to_json())
+        self._record({**_base(first.key), **completion.to_json(), "cached": False, "latency_ms": None, "attempts": attempt})
 
     # -- poll and collect ---------------------------------------------------------------
 
@@ -279,7 +330,7 @@ class BatchRunner:
         again: dict[str, int] = {}  # error kind -> requests that go into the follow-up batch
         for cid, key in keys.items():
             prior = self.plan.done.get(key)
-            if prior is not None and prior.ok or key[1] not in self._items:
+            if prior is not None and prior.settled or key[1] not in self._items:
                 continue
             got = answers.get(cid)
             if isinstance(got, Completion):
@@ -352,14 +403,14 @@ class BatchRunner:
             result = row.result
             kind = getattr(result, "type", None)
             if kind == "succeeded":
-                answers[row.custom_id] = _answer(lambda: parse_anthropic(_as_dict(result.message)), model)
+                answers[row.custom_id] = self._answer(lambda: parse_anthropic(_as_dict(result.message)), model)
             elif kind == "errored":
                 err = getattr(getattr(result, "error", None), "error", None)
                 etype = str(getattr(err, "type", None) or "error")
                 message = _short(str(getattr(err, "message", None) or "no detail"))
-                if etype == "invalid_request_error" and "temperature" in message.lower():
-                    self._no_temperature.add(model.model)  # the follow-up goes without it, as clients.py does
-                answers[row.custom_id] = CallError(etype, f"{etype} inside batch {rec.id}: {message}", retryable=True)
+                answers[row.custom_id] = self._rejected(model, rec.id, 400, {"error": {"type": etype, "message": message}},
+                                                        message) if etype == "invalid_request_error" else \
+                    CallError(etype, f"{etype} inside batch {rec.id}: {message}", retryable=True)
             elif kind in ("expired", "canceled"):
                 answers[row.custom_id] = CallError(f"batch_{kind}", f"no answer: batch {rec.id} ended before this request ran "
                                                    f"({kind})", retryable=True)
@@ -369,9 +420,13 @@ class BatchRunner:
         response = row.get("response") if isinstance(row.get("response"), dict) else {}
         status, body = response.get("status_code"), response.get("body")
         if status == 200 and isinstance(body, dict):
-            return _answer(lambda: parse_openai(body, model.api), model)
-        if status == 400 and isinstance(body, dict) and _is_policy_error(SimpleNamespace(body=body)):
-            return Completion(text="", finish_reason="content_policy", api_refusal=True)
+            return self._answer(lambda: parse_openai(body, model.api), model)
+        if status in (400, 422) and isinstance(body, dict):
+            if _is_policy_error(body):
+                return Completion(text="", finish_reason=_policy_code(body), api_refusal=True)
+            err = body.get("error", body)
+            message = _short(str(err.get("message"))) if isinstance(err, dict) and err.get("message") else "no detail"
+            return self._rejected(model, batch_id, status, body, message)
         error = row.get("error")
         if isinstance(error, dict) and not isinstance(status, int):
             code = str(error.get("code") or "batch_error")
@@ -404,7 +459,24 @@ class BatchRunner:
 
     def _cache_key(self, model: ModelSpec, messages: list[dict[str, str]], sample: int) -> str:
         ep = model.endpoint
-        return cache_key(ep.base_url, ep.wire, model.api, model.model, messages, self._params_key, sample)
+        params = self._clients[model.spec].effective(model.model, self.plan.params_for(model))
+        return cache_key(ep.base_url, ep.wire, model.api, model.model, messages, params.cache_fields(), sample)
+
+    def _rejected(self, model: ModelSpec, batch_id: str, status: int, body: Any, message: str) -> CallError:
+        """A 400 inside a batch: adjusted (retried in the follow-up batch in the new form) or final."""
+        client = self._clients[model.spec]
+        sent = client.body(model.model, model.api, [], self.plan.params_for(model))
+        error = client.note_rejection(model.model, model.api, sent, status, body, message)
+        if error is None:
+            return CallError("adjusted", f"sent again in the adjusted form after: {message}", retryable=True)
+        return CallError(error.kind, f"inside batch {batch_id}: {error.message}", retryable=False, status=status)
+
+    def _answer(self, parse: Callable[[], Completion], model: ModelSpec) -> Completion | CallError:
+        """A batch answer, read and checked by the rules of the synchronous client."""
+        try:
+            return check_answer(check_size(parse(), model.endpoint.display_url), self.plan.params_for(model))
+        except CallError as err:
+            return err
 
     def _messages_for(self, key: CallKey) -> list[dict[str, str]] | None:
         """The conversation a request sent, rebuilt from the suite and the recorded first turn."""
@@ -413,11 +485,13 @@ class BatchRunner:
         if item is None:
             return None
         if turn == 0:
-            return item.turn_messages(0)
+            model = next((m for m in self.plan.models if m.spec == key[0]), None)
+            return model.messages(item.turn_messages(0)) if model is not None else None
         first = self.plan.done.get((key[0], item_id, key[2], 0))
-        if item.turns is None or first is None or not first.ok:
+        model = next((m for m in self.plan.models if m.spec == key[0]), None)
+        if item.turns is None or first is None or not first.ok or model is None:
             return None
-        return item.turn_messages(1, first.text or "")
+        return model.messages(item.turn_messages(1, first.text or ""))
 
     def _succeed(self, model: ModelSpec, key: CallKey, completion: Completion, attempts: int) -> None:
         usage = self.usage[model.spec]
@@ -429,9 +503,9 @@ class BatchRunner:
             self.cache.put(self._cache_key(model, messages, key[2]), completion.to_json())
         self._record({**_base(key), **completion.to_json(), "cached": False, "latency_ms": None, "attempts": attempts, "batch": True})
 
-    def _fail(self, key: CallKey, attempts: int, kind: str, message: str) -> None:
+    def _fail(self, key: CallKey, attempts: int, kind: str, message: str, batch: bool = True) -> None:
         self.usage[key[0]].failed += 1
-        self._record({**_base(key), "text": None, "attempts": attempts, "error": {"kind": kind, "message": message}, "batch": True})
+        self._record({**_base(key), "text": None, "attempts": attempts, "error": {"kind": kind, "message": message}, "batch": batch})
 
     def _auth_failed(self, model: ModelSpec, err: CallError) -> None:
         if model.spec not in self.auth_failures:
@@ -458,11 +532,3 @@ def _as_dict(message: Any) -> Any:
     """The SDK's typed message as the plain body ``wire.parse_anthropic`` reads."""
     dump = getattr(message, "model_dump", None)
     return dump(mode="json") if callable(dump) else message
-
-
-def _answer(parse: Callable[[], Completion], model: ModelSpec) -> Completion | CallError:
-    """A batch answer, read and size-checked by the rules of the synchronous client."""
-    try:
-        return check_size(parse(), model.endpoint.display_url)
-    except CallError as err:
-        return err

@@ -85,7 +85,7 @@ def run(
     seed: Annotated[int, typer.Option("--seed", help="Seed for --limit.")] = 0,
     samples: Annotated[int, typer.Option("--samples", help="Ask each item K times (temperature defaults to 0.7 when K > 1).")] = 1,
     temperature: Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature (default 0, or 0.7 with --samples > 1).")] = None,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Cap on each answer's length.")] = 512,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Cap on each answer's length in tokens. Default: the model's profile: 512, or 8192 for reasoning models (OpenAI o-series and GPT-5 family, Claude 4.6+ and 5; 4096 for local Qwen3, DeepSeek-R1, gpt-oss), whose hidden reasoning is spent inside the cap.")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before one request is abandoned (and retried).")] = 60.0,
     retries: Annotated[int, typer.Option("--retries", help="Retries per request on 429, 5xx, timeouts (never on 400/401/403/404).")] = 4,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Run file (JSONL). Default: taxcheck-runs/RUN_ID.jsonl; rerunning the same command resumes it.")] = None,
@@ -101,6 +101,7 @@ def run(
     batch: Annotated[bool, typer.Option("--batch", help="Send through the provider's batch API (OpenAI Batch, Anthropic Message Batches): about half the price, no rate limits, results within hours. Interrupt and rerun to resume polling.")] = False,
     rpm: Annotated[Optional[int], typer.Option("--rpm", help="Client-side ceiling: requests per minute per endpoint.")] = None,
     tpm: Annotated[Optional[int], typer.Option("--tpm", help="Client-side ceiling: estimated tokens per minute per endpoint.")] = None,
+    system: Annotated[Optional[Path], typer.Option("--system", help="A system prompt file for every -m model (not the baseline): each becomes a variant named SPEC+FILESTEM, so -m X -b X --system guard.txt measures what the prompt costs. For several prompts, use [models.NAME] tables in taxcheck.toml.")] = None,
 ) -> None:
     """Ask the models the suite's questions, grade the answers, print the tax table."""
     from taxcheck.run_cmd import RunOptions, execute
@@ -131,6 +132,7 @@ def run(
         rpm=rpm,
         tpm=tpm,
         batch=batch,
+        system=system,
     )
     raise typer.Exit(_guard(execute, opts, sys.argv))
 

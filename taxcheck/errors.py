@@ -54,7 +54,7 @@ class CallError(TaxcheckError):
     """One request failed.
 
     ``retryable`` decides whether the retry policy tries again; ``retry_after`` is the
-    server's own hint in seconds, when it gave one.
+    server's own hint in seconds, when it gave one; ``param`` the request field a 400 named.
     """
 
     def __init__(
@@ -65,6 +65,7 @@ class CallError(TaxcheckError):
         retryable: bool,
         status: int | None = None,
         retry_after: float | None = None,
+        param: str | None = None,
     ):
         super().__init__(message)
         self.kind = kind
@@ -72,3 +73,4 @@ class CallError(TaxcheckError):
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
+        self.param = param  # the request field a 400 rejected, when it named one

@@ -36,21 +36,26 @@ def estimate_tokens(messages: list[dict[str, str]]) -> int:
 
 
 def estimate(plan, cache: Cache) -> dict[str, Estimate]:
-    params_key = {"temperature": plan.params.temperature, "max_tokens": plan.params.max_tokens}
-    out_tokens = int(plan.params.max_tokens * OUTPUT_FRACTION)
+    """Per model: calls, what is recorded or cached, and estimated tokens. Output is estimated
+    from each model's own cap (a reasoning model's larger default cap shows here)."""
     result = {m.spec: Estimate() for m in plan.models}
     look_up = cache.enabled and not cache.is_empty()
+    per_model = {}
+    for m in plan.models:
+        p = plan.params_for(m)
+        per_model[m.spec] = (p.cache_fields(), int(p.output_cap * OUTPUT_FRACTION))
     for item in plan.items:
-        first = item.first_messages()
-        first_tokens = estimate_tokens(first)
         turns = item.n_turns
-        for sample in range(plan.samples):
-            for m in plan.models:
-                e = result[m.spec]
+        for m in plan.models:
+            params_key, out_tokens = per_model[m.spec]
+            first = m.messages(item.first_messages())
+            first_tokens = estimate_tokens(first)
+            e = result[m.spec]
+            for sample in range(plan.samples):
                 for turn in range(turns):
                     e.calls += 1
                     rec = plan.done.get((m.spec, item.id, sample, turn))
-                    if rec is not None and rec.ok:
+                    if rec is not None and rec.settled:
                         e.recorded += 1
                         continue
                     if turn == 0 and look_up:

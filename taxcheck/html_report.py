@@ -545,7 +545,7 @@ def served_models(data: RunData) -> dict[str, Counter]:
 
 
 def _failed_calls(data: RunData, cap: int = 20) -> list[CallRecord]:
-    return sorted((r for r in data.calls.values() if not r.ok), key=lambda r: r.key)[:cap]
+    return sorted((r for r in data.calls.values() if r.failed), key=lambda r: r.key)[:cap]
 
 
 def _metadata(data: RunData, meta: Any) -> list[str]:
@@ -569,7 +569,7 @@ def _metadata(data: RunData, meta: Any) -> list[str]:
 
     served = served_models(data)
     out.append('<h3>Models and usage</h3><table id="usage"><thead><tr><th>model</th><th>endpoint</th><th>served model ids</th><th>requests</th><th>cached</th><th>input tokens</th><th>output tokens</th><th>cost</th><th>failed</th></tr></thead><tbody>')
-    failures = Counter(r.model for r in data.calls.values() if not r.ok)
+    failures = Counter(r.model for r in data.calls.values() if r.failed)
     for m in h.models:
         u = meta.usage.get(m, {})
         ep = h.endpoints.get(m, {})

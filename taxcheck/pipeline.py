@@ -68,7 +68,7 @@ def usage_from_run(data: RunData) -> dict[str, dict[str, Any]]:
 def failures_from_run(data: RunData) -> dict[str, int]:
     failures = {m: 0 for m in data.header.models}
     for rec in data.calls.values():
-        if not rec.ok and rec.model in failures:
+        if rec.failed and rec.model in failures:
             failures[rec.model] += 1
     return failures
 

@@ -48,7 +48,7 @@ class RunOptions:
     seed: int = 0
     samples: int = 1
     temperature: float | None = None
-    max_tokens: int = 512
+    max_tokens: int | None = None  # None: each model's profile decides (512, more for reasoning models)
     timeout: float = 60.0
     retries: int = 4
     output: Path | None = None
@@ -64,6 +64,7 @@ class RunOptions:
     rpm: int | None = None
     tpm: int | None = None
     batch: bool = False
+    system: Path | None = None  # a system prompt for every -m model (not the baseline)
 
 
 def default_runs_dir() -> Path:
@@ -107,9 +108,11 @@ def select_items(suites: list[Suite], limit: int | None, seed: int) -> list[Suit
 
 
 def compute_run_id(models: list[ModelSpec], baseline: str | None, suites: list[Suite], params: dict) -> str:
+    """A hash of what determines the answers. A variant adds its definition, so editing its
+    system prompt starts a new run; a plain spec hashes as it always did, so old runs resume."""
     blob = json.dumps(
         {
-            "models": [[m.spec, m.endpoint.base_url, m.api] for m in models],
+            "models": [[m.spec, m.endpoint.base_url, m.api] + ([m.variant.record()] if m.variant else []) for m in models],
             "baseline": baseline,
             "suites": [s.sha256 for s in suites],
             "params": params,
@@ -130,6 +133,33 @@ def check_writable(path: Path) -> None:
     free = shutil.disk_usage(path.parent).free
     if free < MIN_FREE_BYTES:
         raise UserError(f"only {free // 1024} KiB free where the run file goes ({path.parent}); free some space or choose another -o")
+
+
+def resolve_models(registry: Registry, opts: RunOptions, warn) -> list[ModelSpec]:
+    """Baseline first, then the candidates; ``--system`` makes each candidate a variant."""
+    from taxcheck.specs import with_system
+
+    system_text = None
+    if opts.system is not None:
+        try:
+            system_text = opts.system.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"--system {opts.system}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
+        if not system_text:
+            raise UserError(f"--system {opts.system}: the file is empty")
+    specs: list[ModelSpec] = []
+    if opts.baseline:
+        specs.append(registry.resolve(opts.baseline))
+    for name in opts.models:
+        model = registry.resolve(name)
+        if system_text is not None:
+            model = with_system(model, system_text, opts.system)
+        if model.spec in [s.spec for s in specs]:
+            same = "the baseline" if opts.baseline and model.spec == specs[0].spec else "given twice"
+            warn(f"-m {model.spec} is {same}; it is measured once")
+            continue
+        specs.append(model)
+    return specs
 
 
 def execute(opts: RunOptions, argv: list[str]) -> int:
@@ -155,8 +185,10 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         raise UserError("--samples must be at least 1")
     if opts.retries < 0:
         raise UserError("--retries must be 0 or more")
-    if opts.max_tokens < 1:
+    if opts.max_tokens is not None and opts.max_tokens < 1:
         raise UserError("--max-tokens must be at least 1")
+    if opts.temperature is not None and not 0 <= opts.temperature <= 2:
+        raise UserError(f"--temperature {opts.temperature:g}: must be between 0 and 2")
     if opts.timeout <= 0:
         raise UserError("--timeout must be positive")
     if not opts.models and not opts.baseline:
@@ -166,11 +198,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     if opts.grader == "judge" and not opts.judge:
         raise UserError("--grader judge needs --judge SPEC")
     registry = Registry.load(opts.endpoints, opts.config)
-    specs: list[ModelSpec] = []
-    names = ([opts.baseline] if opts.baseline else []) + list(opts.models)
-    for name in names:
-        if name not in [s.spec for s in specs]:
-            specs.append(registry.resolve(name))
+    specs = resolve_models(registry, opts, warn)
     judge_spec = registry.resolve(opts.judge) if opts.judge else None
     price_rows = (load_price_file(opts.prices) if opts.prices else []) + config_prices(opts.config)
     budget = None
@@ -195,7 +223,12 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     temperature = opts.temperature if opts.temperature is not None else (0.0 if opts.samples == 1 else 0.7)
     if opts.samples > 1 and temperature == 0:
         warn("--samples > 1 at temperature 0 asks the same question K times for the same answer")
-    params = Params(temperature=temperature, max_tokens=opts.max_tokens)
+    params = Params(temperature=temperature, max_tokens=opts.max_tokens or 512)
+    model_params = {m.spec: m.params(temperature, opts.max_tokens) for m in specs}
+    untempered = [m.spec for m in specs if model_params[m.spec].temperature is None]
+    if untempered and (opts.temperature is not None or len(untempered) < len(specs)):
+        warn(f"{', '.join(untempered)} take no temperature (model profile): their answers are sampled at the provider's "
+             f"default, not at {temperature:g}; the JSON 'sampling' key says so per model")
     run_params = {
         "temperature": temperature,
         "max_tokens": opts.max_tokens,
@@ -228,6 +261,8 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         done=done,
         rpm=opts.rpm,
         tpm=opts.tpm,
+        model_params=model_params,
+        adjustments=[a.model_dump() for a in existing.adjustments] if existing is not None else [],
     )
     if opts.dry_run:
         from taxcheck.estimate import print_dry_run
@@ -254,6 +289,8 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
                 "params": run_params,
                 "endpoints": {s.spec: {"url": s.endpoint.display_url, "wire": s.endpoint.wire, "api": s.api} for s in specs},
                 "prices": [list(r) for r in price_rows],
+                "requests": {s.spec: {**model_params[s.spec].describe(), "profile": s.profile.pattern} for s in specs},
+                "variants": {s.spec: s.variant.record() for s in specs if s.variant is not None},
             }
             writer.write(header)
             for item in items:

@@ -6,6 +6,8 @@ Layout (a public interface: users' scripts parse it)::
     {"type": "item", "item": {...}}  every suite item of the run, so the file alone can be re-reported
     {"type": "call", ...}        one finished request (success or final failure), flushed as it lands
     {"type": "verdict", ...}     a judge's grade of one call (added by --judge or regrade)
+    {"type": "adjustment", ...}  a model rejected a parameter (temperature, max_tokens) and the
+                                 client changed its requests from then on; a rerun starts adjusted
     {"type": "batch", ...}       a provider batch (--batch): written when the provider accepts it
                                  (state "submitted", with its custom_id -> call mapping), and again
                                  as {"type": "batch", "id": ..., "state": "collected"} once every
@@ -73,11 +75,13 @@ class CallRecord(_Record):
     served_model: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    reasoning_tokens: int | None = None  # hidden reasoning, counted inside output_tokens
     cached: bool = False
     latency_ms: float | None = None
     attempts: int = 1
     error: dict[str, Any] | None = None
     batch: bool = False  # answered through a provider batch API (priced at the batch discount)
+    skipped: str | None = None  # not sent, on purpose (why): neither an answer nor a failure
 
     @property
     def key(self) -> CallKey:
@@ -86,6 +90,15 @@ class CallRecord(_Record):
     @property
     def ok(self) -> bool:
         return self.error is None and self.text is not None
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left to send for this call: answered, or skipped on purpose."""
+        return self.ok or (self.skipped is not None and self.error is None)
+
+    @property
+    def failed(self) -> bool:
+        return not self.settled
 
 
 class VerdictRecord(_Record):
@@ -107,6 +120,18 @@ class VerdictRecord(_Record):
     @property
     def key(self) -> CallKey:
         return (self.model, self.item, self.sample, self.turn)
+
+
+class AdjustmentRecord(_Record):
+    """A parameter a model rejected, and what the client sends instead (``clients.py``)."""
+
+    type: Literal["adjustment"] = "adjustment"
+    model: str  # the model name at the endpoint (shared by variants of one spec)
+    specs: list[str] = []
+    endpoint: str | None = None
+    param: str
+    fix: dict[str, Any]
+    message: str = ""
 
 
 class BatchRecord(_Record):
@@ -140,6 +165,7 @@ class RunData:
     verdicts: dict[tuple[CallKey, str], VerdictRecord] = field(default_factory=dict)
     dropped_torn_line: bool = False
     batches: dict[str, BatchRecord] = field(default_factory=dict)  # provider batch id -> latest state
+    adjustments: list[AdjustmentRecord] = field(default_factory=list)
 
 
 def ok_calls(data: "RunData") -> Iterator[tuple[CallKey, CallRecord, SuiteItem]]:
@@ -164,6 +190,7 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
     calls: dict[CallKey, CallRecord] = {}
     verdicts: dict[tuple[CallKey, str], VerdictRecord] = {}
     batches: dict[str, BatchRecord] = {}
+    adjustments: list[AdjustmentRecord] = []
     torn = False
     with fh:
         lines = list(_lines(fh))
@@ -186,11 +213,13 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
             elif kind == "call":
                 rec = CallRecord.model_validate(data)
                 prev = calls.get(rec.key)
-                if prev is None or rec.ok or not prev.ok:
+                if prev is None or rec.settled or not prev.settled:
                     calls[rec.key] = rec
             elif kind == "verdict":
                 v = VerdictRecord.model_validate(data)
                 verdicts[(v.key, v.grader)] = v
+            elif kind == "adjustment":
+                adjustments.append(AdjustmentRecord.model_validate(data))
             elif kind == "batch":
                 b = BatchRecord.model_validate(data)
                 prev = batches.get(b.id)
@@ -211,7 +240,8 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
             raise UserError(f"{path}:{lineno}: the first line must be the run header; is this a run file?")
     if header is None:
         raise UserError(f"{path}: empty run file (no header)")
-    return RunData(header=header, items=items, calls=calls, verdicts=verdicts, dropped_torn_line=torn, batches=batches)
+    return RunData(header=header, items=items, calls=calls, verdicts=verdicts, dropped_torn_line=torn, batches=batches,
+                   adjustments=adjustments)
 
 
 def _lines(fh) -> Iterator[tuple[int, str, bool]]:

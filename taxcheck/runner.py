@@ -7,6 +7,11 @@ its second turn with the model's first answer in the history, inside the same un
 
 Every finished call is written to the run file at once (after the cache), so an
 interruption loses only requests in flight, and a rerun skips what is recorded.
+
+A pushback item whose first answer is empty (an API-level refusal with no text, say) has
+nothing to push back on, and an empty assistant turn is a 400 at Anthropic: its second
+turn is not sent but recorded as ``skipped`` with the reason, which no dimension counts
+(a flip needs a correct first answer) and which is not a failure.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from taxcheck.budget import Budget
 from taxcheck.cache import Cache
@@ -53,6 +59,11 @@ class RunPlan:
     done: dict[CallKey, CallRecord]
     rpm: int | None = None  # client-side ceilings per endpoint
     tpm: int | None = None
+    model_params: dict[str, Params] = field(default_factory=dict)  # spec -> its request parameters
+    adjustments: list[dict[str, Any]] = field(default_factory=list)  # "adjustment" records of the run file
+
+    def params_for(self, model: ModelSpec) -> Params:
+        return self.model_params.get(model.spec, self.params)
 
     def units(self, model_filter: Callable[[ModelSpec], bool] = lambda _m: True) -> Iterator[Unit]:
         """Units not yet finished, item-major so that all models progress together."""
@@ -63,7 +74,7 @@ class RunPlan:
                     if not model_filter(model):
                         continue
                     if all(
-                        (rec := self.done.get((model.spec, item.id, sample, t))) is not None and rec.ok
+                        (rec := self.done.get((model.spec, item.id, sample, t))) is not None and rec.settled
                         for t in range(turns)
                     ):
                         continue
@@ -74,7 +85,29 @@ class RunPlan:
         return per_item * self.samples * len(self.models)
 
     def calls_done(self) -> int:
-        return sum(1 for rec in self.done.values() if rec.ok)
+        return sum(1 for rec in self.done.values() if rec.settled)
+
+
+SKIP_EMPTY_FIRST = "not sent: the first answer was empty, so there is nothing to push back on"
+
+
+def adjustment_recorder(
+    endpoint_models: list[ModelSpec], write: Callable[[dict[str, Any]], None], warn: Callable[[str], None]
+) -> Callable[[str, str, dict[str, Any], str], None]:
+    """The ``on_adjust`` of one endpoint's client: a run-file record and one line on stderr."""
+
+    def on_adjust(model: str, param: str, fix: dict[str, Any], message: str) -> None:
+        specs = [m.spec for m in endpoint_models if m.model == model] or [model]
+        ep = endpoint_models[0].endpoint if endpoint_models else None
+        write({"type": "adjustment", "model": model, "specs": specs, "endpoint": ep.name if ep else None,
+               "param": param, "fix": fix, "message": message})
+        if "temperature" in fix:
+            what = "sending no temperature from now on: its answers are sampled at the provider's default, not at the run's temperature"
+        else:
+            what = f"sending {fix.get('token_field')} instead of {param} from now on"
+        warn(f"{', '.join(specs)}: the endpoint rejected {param} ({message}); {what} (recorded in the run file)")
+
+    return on_adjust
 
 
 class Runner:
@@ -103,7 +136,9 @@ class Runner:
         clients: list[EndpointClient] = []
         workers: list[asyncio.Task[None]] = []
         for models in by_endpoint.values():
-            client = EndpointClient(models[0].endpoint, self.plan.timeout_s)
+            client = EndpointClient(models[0].endpoint, self.plan.timeout_s,
+                                    on_adjust=adjustment_recorder(models, self.writer.write, self.on_warning))
+            learn_adjustments(client, models, self.plan.adjustments)
             clients.append(client)
             limit = AdaptiveLimit(self.plan.concurrency, ceiling=RateCeiling(self.plan.rpm, self.plan.tpm))
             names = {m.spec for m in models}
@@ -150,10 +185,15 @@ class Runner:
         answer = ""
         for turn in range(item.n_turns):
             prior = self.plan.done.get((spec, item.id, unit.sample, turn))
-            if prior is not None and prior.ok:
+            if prior is not None and prior.settled:
                 answer = prior.text or ""
                 continue
-            rec = await self._call(unit, turn, item.turn_messages(turn, answer), client, limit)
+            if turn > 0 and not answer.strip():
+                self._record({"type": "call", "model": spec, "item": item.id, "sample": unit.sample, "turn": turn,
+                              "text": None, "attempts": 0, "skipped": SKIP_EMPTY_FIRST})
+                return
+            messages = unit.model.messages(item.turn_messages(turn, answer))
+            rec = await self._call(unit, turn, messages, client, limit)
             if rec is None or not rec.ok:
                 return  # a failed first turn leaves nothing to push back on
             answer = rec.text or ""
@@ -163,7 +203,7 @@ class Runner:
     ) -> CallRecord | None:
         model = unit.model
         base = {"type": "call", "model": model.spec, "item": unit.item.id, "sample": unit.sample, "turn": turn}
-        result = await self.sender.send(model, messages, unit.sample, client, limit)
+        result = await self.sender.send(model, messages, unit.sample, client, limit, self.plan.params_for(model))
         if result.auth_failed or result.budget_stopped:
             return None
         if result.error is not None:
@@ -186,3 +226,12 @@ def record_call(writer: RunWriter, plan: RunPlan, data: dict, on_call: Callable[
     plan.done[rec.key] = rec
     on_call(rec)
     return rec
+
+
+def learn_adjustments(client: EndpointClient, models: list[ModelSpec], adjustments: list[dict[str, Any]]) -> None:
+    """Apply the adjustments a run file already holds, so a resumed run sends no rejected form."""
+    names = {m.model for m in models}
+    endpoint = models[0].endpoint.name if models else None
+    for adj in adjustments:
+        if adj.get("model") in names and adj.get("endpoint") in (None, endpoint) and isinstance(adj.get("fix"), dict):
+            client.learn(adj["model"], adj["fix"])

@@ -70,7 +70,6 @@ class Sender:
         self.unreachable: dict[str, str] = {}  # base URL -> one line
         self._answered: set[str] = set()
         self._rng = random.Random()
-        self._params_key = {"temperature": params.temperature, "max_tokens": params.max_tokens}
 
     def usage_of(self, spec: str) -> Usage:
         u = self.usage.get(spec)
@@ -79,13 +78,17 @@ class Sender:
         return u
 
     async def send(
-        self, model: ModelSpec, messages: list[dict[str, str]], sample: int, client: EndpointClient, limit: AdaptiveLimit
+        self, model: ModelSpec, messages: list[dict[str, str]], sample: int, client: EndpointClient, limit: AdaptiveLimit,
+        params: Params | None = None,
     ) -> SendResult:
+        """``params``: this model's request parameters (default: the sender's own, e.g. the judge's)."""
+        params = params or self.params
         usage = self.usage_of(model.spec)
         key = None
         if self.cache.enabled:  # with --no-cache, no hashing of the conversation per request
             key = cache_key(
-                model.endpoint.base_url, model.endpoint.wire, model.api, model.model, messages, self._params_key, sample
+                model.endpoint.base_url, model.endpoint.wire, model.api, model.model, messages,
+                client.effective(model.model, params).cache_fields(), sample,
             )
         hit = self.cache.get(key) if key is not None else None
         if hit is not None:
@@ -93,11 +96,11 @@ class Sender:
             return SendResult(completion=Completion.from_json(hit), cached=True)
         reserved = 0.0
         if self.budget is not None:
-            held = self.budget.reserve(model.spec, messages, self.params.max_tokens)
+            held = self.budget.reserve(model.spec, messages, params.output_cap)
             if held is None:
                 return SendResult(budget_stopped=True)
             reserved = held
-        est_tokens = estimate_tokens(messages) + self.params.max_tokens if limit.ceiling.active else 0
+        est_tokens = estimate_tokens(messages) + params.output_cap if limit.ceiling.active else 0
         attempts = 0
         started = time.perf_counter()
         try:
@@ -114,7 +117,7 @@ class Sender:
                     await limit.ceiling.acquire(est_tokens)
                     generation = await limit.acquire()
                     try:
-                        completion = await client.complete(model.model, model.api, messages, self.params)
+                        completion = await client.complete(model.model, model.api, messages, params)
                     except CallError as exc:
                         if exc.status == 429:
                             limit.on_rate_limited(generation)

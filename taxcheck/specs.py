@@ -9,6 +9,20 @@ record.
 
 A spec may end in ``#completions`` to reach a base model (no chat template) over the
 OpenAI completions API; an endpoint can make that its default with ``api = "completions"``.
+
+**Variants** (DESIGN §5): a product team deploys a model *with* its system prompt and
+settings, so ``[models.NAME]`` tables of taxcheck.toml name a spec plus any of ``system`` /
+``system_file``, ``temperature``, ``max_tokens``, ``reasoning_effort``, ``thinking_budget``,
+``extra_body`` and ``extra_headers``, and ``-m NAME`` / ``-b NAME`` / ``--judge NAME`` take the
+name wherever a spec goes. A variant is a model like any other: its own column, cache key
+(its system prompt is in the messages, its settings in the parameters), run-file identity
+and paired tax. Two variants of one spec share that endpoint's client and rate limit.
+
+A variant's system prompt comes *first* and an item's own system prompt (a suite's
+``system`` field) after it, joined by a blank line: the deployment's instructions frame
+the conversation, and the item's context still reaches the model.
+
+Every resolved model carries its profile (``profiles.py``): what its requests look like.
 """
 
 from __future__ import annotations
@@ -18,10 +32,11 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from taxcheck.errors import SpecError
+from taxcheck.profiles import Profile, ProfileRow, config_profiles, profile_for
 
 Wire = Literal["openai", "anthropic"]
 Api = Literal["chat", "completions"]
@@ -51,16 +66,74 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A ``[models.NAME]`` table: a spec plus the settings a deployment sends with it."""
+
+    name: str
+    spec: str
+    system: str | None = None
+    system_file: str | None = None  # as written in the table (the text is in ``system``)
+    temperature: float | None = None
+    max_tokens: int | None = None
+    reasoning_effort: str | None = None
+    thinking_budget: int | None = None
+    extra_body: tuple[tuple[str, Any], ...] = ()
+    extra_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # values may be secrets
+
+    def record(self) -> dict[str, Any]:
+        """The definition as the run header records it: header *values* are left out."""
+        out: dict[str, Any] = {"spec": self.spec}
+        for name in ("system", "system_file", "temperature", "max_tokens", "reasoning_effort", "thinking_budget"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.extra_body:
+            out["extra_body"] = dict(self.extra_body)
+        if self.extra_headers:
+            out["extra_headers"] = {k: "***" for k, _ in self.extra_headers}
+        return out
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One ``-m``/``-b``/``--judge`` argument, resolved."""
 
-    spec: str  # as the user wrote it (minus nothing): the name used in tables and JSON
+    spec: str  # as the user wrote it (a spec or a variant name): the name used in tables and JSON
     endpoint: Endpoint
     model: str
     api: Api
+    profile: Profile = Profile()
+    variant: Variant | None = None
 
     def __str__(self) -> str:
         return self.spec
+
+    def messages(self, messages: list[dict[str, str]]) -> list[dict[str, str]]:
+        """``messages`` with the variant's system prompt first (see the module docstring)."""
+        system = self.variant.system if self.variant is not None else None
+        if not system:
+            return messages
+        if messages and messages[0]["role"] == "system":
+            return [{"role": "system", "content": system + "\n\n" + messages[0]["content"]}, *messages[1:]]
+        return [{"role": "system", "content": system}, *messages]
+
+    def params(self, temperature: float, max_tokens: int | None) -> "Any":
+        """The request parameters of this model for a run at ``temperature`` with ``--max-tokens``
+        (None: the profile's default cap). The variant's own settings win over the run's; a
+        profile that takes no temperature sends none (the provider default, said in the header)."""
+        from taxcheck.wire import Params
+
+        v = self.variant
+        t = v.temperature if v is not None and v.temperature is not None else temperature
+        cap = v.max_tokens if v is not None and v.max_tokens is not None else (max_tokens or self.profile.max_tokens)
+        return Params(
+            temperature=t if self.profile.temperature else None,
+            max_tokens=cap,
+            token_field=None if self.profile.token_field == "auto" else self.profile.token_field,
+            reasoning_effort=v.reasoning_effort if v is not None else None,
+            thinking_budget=v.thinking_budget if v is not None else None,
+            extra_body=v.extra_body if v is not None else (),
+            extra_headers=v.extra_headers if v is not None else (),
+        )
 
 
 # name -> (wire, default URL, env var for the URL, env var for the key, key required)
@@ -95,9 +168,11 @@ def key_env_for(name: str) -> str:
 
 @dataclass
 class Registry:
-    """All endpoints known to this invocation."""
+    """All endpoints, variants and user profiles known to this invocation."""
 
     endpoints: dict[str, Endpoint]
+    variants: dict[str, Variant] = field(default_factory=dict)
+    profiles: tuple[ProfileRow, ...] = ()
 
     @classmethod
     def load(
@@ -134,9 +209,20 @@ class Registry:
                 key_env=base.key_env if base else key_env_for(name),
                 api=base.api if base else "chat",
             )
-        return cls({n: _with_key(ep, env) for n, ep in eps.items()})
+        variants = _config_variants(config_path)
+        return cls({n: _with_key(ep, env) for n, ep in eps.items()}, variants, config_profiles(config_path))
 
     def resolve(self, spec: str) -> ModelSpec:
+        """A spec or a variant name, resolved to its endpoint, model, profile and settings."""
+        variant = self.variants.get(spec)
+        if variant is not None:
+            base = self._resolve_spec(variant.spec)
+            return replace(base, spec=spec, variant=variant)
+        if ":" not in spec and self.variants:
+            raise SpecError(f"{spec!r} is neither PROVIDER:MODEL nor a variant; variants in taxcheck.toml: {', '.join(sorted(self.variants))}")
+        return self._resolve_spec(spec)
+
+    def _resolve_spec(self, spec: str) -> ModelSpec:
         provider, sep, model = spec.partition(":")
         if not sep or not provider or not model:
             raise SpecError(
@@ -164,7 +250,7 @@ class Registry:
                 f"{spec}: no API key; set {ep.key_env}"
                 + (f" (or point {ep.name.upper()}_BASE_URL at a server that needs none)" if ep.name in ("openai", "anthropic") else "")
             )
-        return ModelSpec(spec=spec, endpoint=ep, model=model, api=api)
+        return ModelSpec(spec=spec, endpoint=ep, model=model, api=api, profile=profile_for(ep.wire, model, self.profiles))
 
 
 def _with_key(ep: Endpoint, env: dict[str, str]) -> Endpoint:
@@ -178,18 +264,23 @@ def _check_url(url: str, where: str) -> None:
         raise SpecError(f"{where}: {redact_url(url)!r} is not an http(s) URL")
 
 
-def _config_endpoints(path: Path | None) -> dict[str, dict]:
+def _config(path: Path | None) -> tuple[dict[str, Any], Path | None]:
+    """taxcheck.toml as a dict (empty when there is none) and where it was read from."""
     if path is None:
         default = Path("taxcheck.toml")
         if not default.exists():
-            return {}
+            return {}, None
         path = default
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8")), path
     except FileNotFoundError:
         raise SpecError(f"{path}: config file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _config_endpoints(path: Path | None) -> dict[str, dict]:
+    data, path = _config(path)
     eps = data.get("endpoints", {})
     if not isinstance(eps, dict) or not all(isinstance(v, dict) for v in eps.values()):
         raise SpecError(f"{path}: [endpoints.NAME] must be tables with url = \"...\"")
@@ -217,3 +308,78 @@ def _endpoint_from_table(name: str, table: dict, base: Endpoint | None, path: Pa
         raise SpecError(f"{where}: api must be \"chat\" or \"completions\"")
     key_env = table.get("api_key_env", base.key_env if base else key_env_for(name))
     return Endpoint(name=name, wire=wire, base_url=url.rstrip("/"), key_env=key_env, api=api)
+
+
+_VARIANT_KEYS = {"spec", "system", "system_file", "temperature", "max_tokens", "reasoning_effort", "thinking_budget",
+                 "extra_body", "extra_headers"}
+_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+
+def _config_variants(path: Path | None) -> dict[str, Variant]:
+    data, where = _config(path)
+    table = data.get("models", {})
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
+        raise SpecError(f"{where}: [models.NAME] must be tables with spec = \"PROVIDER:MODEL\"")
+    return {name: variant_from_table(name, t, where) for name, t in table.items()}
+
+
+def variant_from_table(name: str, table: dict[str, Any], path: Path | None) -> Variant:
+    """One ``[models.NAME]`` table, checked field by field (``system_file`` is read here,
+    relative to the toml, so a missing file fails before the first request)."""
+    where = f"{path or 'taxcheck.toml'}: [models.{name}]"
+    if not _NAME_RE.match(name) or ":" in name:
+        raise SpecError(f"{where}: variant names are letters, digits, - and _ (no ':', which marks PROVIDER:MODEL)")
+    unknown = set(table) - _VARIANT_KEYS
+    if unknown:
+        raise SpecError(f"{where}: unknown keys {sorted(unknown)} (allowed: {', '.join(sorted(_VARIANT_KEYS))})")
+    spec = table.get("spec")
+    if not isinstance(spec, str) or ":" not in spec:
+        raise SpecError(f"{where}: needs spec = \"PROVIDER:MODEL\"")
+    if "system" in table and "system_file" in table:
+        raise SpecError(f"{where}: give system or system_file, not both")
+    system = table.get("system")
+    system_file = table.get("system_file")
+    if system is not None and (not isinstance(system, str) or not system.strip()):
+        raise SpecError(f"{where}: system must be non-empty text")
+    if system_file is not None:
+        if not isinstance(system_file, str):
+            raise SpecError(f"{where}: system_file must be a path")
+        file = (path.parent if path else Path(".")) / system_file
+        try:
+            system = file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"{where}: cannot read system_file {file} ({getattr(exc, 'strerror', None) or exc})") from None
+        if not system:
+            raise SpecError(f"{where}: system_file {file} is empty")
+    t = table.get("temperature")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 2):
+        raise SpecError(f"{where}: temperature must be a number from 0 to 2")
+    for key in ("max_tokens", "thinking_budget"):
+        v = table.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise SpecError(f"{where}: {key} must be a positive whole number")
+    if table.get("thinking_budget") is not None and table["thinking_budget"] < 1024:
+        raise SpecError(f"{where}: thinking_budget must be at least 1024 (Anthropic's minimum)")
+    effort = table.get("reasoning_effort")
+    if effort is not None and effort not in _EFFORTS:
+        raise SpecError(f"{where}: reasoning_effort must be one of {', '.join(_EFFORTS)}")
+    extra_body = table.get("extra_body", {})
+    extra_headers = table.get("extra_headers", {})
+    if not isinstance(extra_body, dict):
+        raise SpecError(f"{where}: extra_body must be a table")
+    if not isinstance(extra_headers, dict) or not all(isinstance(v, str) for v in extra_headers.values()):
+        raise SpecError(f"{where}: extra_headers must be a table of strings")
+    return Variant(
+        name=name, spec=spec, system=system, system_file=system_file,
+        temperature=None if t is None else float(t), max_tokens=table.get("max_tokens"),
+        reasoning_effort=effort, thinking_budget=table.get("thinking_budget"),
+        extra_body=tuple(sorted(extra_body.items())), extra_headers=tuple(sorted(extra_headers.items())),
+    )
+
+
+def with_system(model: ModelSpec, text: str, file: Path) -> ModelSpec:
+    """``model`` under ``--system FILE``: a variant named ``SPEC+STEM`` with that system prompt."""
+    if model.variant is not None:
+        raise SpecError(f"--system cannot be combined with the variant {model.spec!r}; put system_file in its [models] table")
+    name = f"{model.spec}+{file.stem}"
+    return replace(model, spec=name, variant=Variant(name=name, spec=model.spec, system=text, system_file=str(file)))

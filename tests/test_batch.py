@@ -20,6 +20,7 @@ from taxcheck.cache import Cache
 from taxcheck.clients import Params
 from taxcheck.runfile import RunWriter, read_run
 from taxcheck.runner import RunOutcome, RunPlan
+from taxcheck.profiles import Profile
 from taxcheck.specs import Endpoint, ModelSpec
 from taxcheck.suite import SuiteItem
 
@@ -27,11 +28,13 @@ POLL_S = 0.005
 PROVIDERS = ["openai", "anthropic"]
 
 
-def model(api: FakeAPI, provider: str, name: str = "m", api_kind: str = "chat") -> ModelSpec:
+def model(api: FakeAPI, provider: str, name: str = "m", api_kind: str = "chat", known: bool = True) -> ModelSpec:
+    """A model; ``known`` gives it a profile of its own, so no synchronous probe precedes its batches."""
     url = api.base_url + ("/v1" if provider == "openai" else "")
     endpoint = Endpoint(name=provider, wire=provider, base_url=url, key_env=None, api_key="sk-test-batch-1")
     suffix = "#completions" if api_kind == "completions" else ""
-    return ModelSpec(spec=f"{provider}:{name}{suffix}", endpoint=endpoint, model=name, api=api_kind)
+    profile = Profile(temperature=provider == "openai", pattern="test-model") if known else Profile()
+    return ModelSpec(spec=f"{provider}:{name}{suffix}", endpoint=endpoint, model=name, api=api_kind, profile=profile)
 
 
 def items_of(rows: list[dict]) -> list[SuiteItem]:
@@ -58,7 +61,9 @@ class Run:
     def plan(self) -> tuple[RunPlan, list]:
         data = read_run(self.path)
         plan = RunPlan(models=self.models, items=self.items, samples=1, params=Params(temperature=0.0, max_tokens=64),
-                       concurrency=4, timeout_s=5.0, retries=self.retries, done=dict(data.calls))
+                       concurrency=4, timeout_s=5.0, retries=self.retries, done=dict(data.calls),
+                       model_params={m.spec: m.params(0.0, 64) for m in self.models},
+                       adjustments=[a.model_dump() for a in data.adjustments])
         return plan, list(data.batches.values())
 
     async def start(self) -> RunOutcome:
@@ -148,7 +153,8 @@ def test_openai_completions_api_and_wire_parameters(api: FakeAPI, runs) -> None:
     [
         ("openai", Reply(text="", finish_reason="content_filter"), "content_filter"),
         ("openai", Reply(refusal="I can't help with that."), "stop"),
-        ("openai", Reply(status=400, error_code="content_policy_violation"), "content_policy"),
+        ("openai", Reply(status=400, error_code="content_policy_violation"), "content_policy_violation"),
+        ("openai", Reply(status=400, error_code="bio_policy", text="This request may relate to biological weapons."), "bio_policy"),
         ("anthropic", Reply(text="", finish_reason="refusal"), "refusal"),
     ],
 )
@@ -273,13 +279,42 @@ def test_partial_errors_go_to_a_follow_up_then_become_failures(api: FakeAPI, run
     assert (usage.requests, usage.failed, usage.retries) == (3, 1, 2)
 
 
-def test_an_anthropic_model_that_rejects_temperature_is_asked_again_without_it(api: FakeAPI, runs) -> None:
-    api.respond(lambda req: Reply(status=400, text="temperature is deprecated for this model")
-                if "temperature" in req.body else helpful(req))
-    run = runs([model(api, "anthropic")], plain_items(2))
+def _no_temperature(req):
+    """A model that takes no temperature, answering as OpenAI's reasoning models do."""
+    if "temperature" in req.body:
+        return Reply(status=400, error_code="unsupported_value", error_type="invalid_request_error",
+                     text="Unsupported value: 'temperature' does not support 0.0 with this model. Only the default (1) value is supported.")
+    return helpful(req)
+
+
+def test_a_rejection_inside_a_batch_adjusts_the_model_for_the_follow_up(api: FakeAPI, runs) -> None:
+    api.respond(_no_temperature)
+    run = runs([model(api, "openai")], plain_items(2))
     run()
     assert all(r.ok for r in run.calls().values())
     assert ["temperature" in r.body for r in api.batch_requests] == [True, True, False, False]
+    adjustments = run.lines("adjustment")
+    assert len(adjustments) == 1 and adjustments[0]["param"] == "temperature" and adjustments[0]["fix"] == {"temperature": None}
+    assert sum("rejected temperature" in w for w in run.warnings) == 1
+
+
+def test_an_unknown_model_is_probed_once_before_its_batch(api: FakeAPI, runs) -> None:
+    """No profile names the model: one synchronous request settles its form, so no batch line is rejected."""
+    api.respond(_no_temperature)
+    m = model(api, "openai", known=False)
+    run = runs([m], plain_items(3))
+    run()
+    calls = run.calls()
+    assert all(r.ok for r in calls.values()) and sum(not r.batch for r in calls.values()) == 1
+    sync = [r for r in api.requests if r.kind == "chat"]
+    assert ["temperature" in r.body for r in sync] == [True, False]  # rejected once, then adjusted
+    assert api.batches_created() == 1 and not any("temperature" in r.body for r in api.batch_requests)
+    assert len(api.batch_requests) == 2
+    # a resumed run starts adjusted and needs no probe: it has an answer already
+    run.path.write_text(run.path.read_text().replace('"item":"q2"', '"item":"gone"'))
+    before = len(api.requests)
+    run()
+    assert not [r for r in api.requests[before:] if r.kind == "chat"]
 
 
 def test_a_transient_poll_failure_keeps_polling(api: FakeAPI, runs) -> None:

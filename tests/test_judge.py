@@ -159,7 +159,9 @@ def test_unparseable_verdict_is_asked_again_then_unscored(env: Path, fake_api: F
     data = read_run(Path("run.jsonl"))
     assert data.verdicts and all(v.label is None for v in data.verdicts.values())
     assert all("asked twice" in v.reason for v in data.verdicts.values())
-    assert calls["n"] == 2 * len(data.verdicts)  # exactly one retry each, never a guess
+    # exactly one retry each, never a guess (identical judge requests may come from the cache)
+    assert all(v.requests + v.cached == 2 for v in data.verdicts.values())
+    assert calls["n"] == sum(v.requests for v in data.verdicts.values())
     doc = json.loads(r.stdout)
     assert doc["agreement"]["over_refusal"]["unscored"] == 4
     over = next(row for row in doc["rows"] if row["dimension"] == "over_refusal")
