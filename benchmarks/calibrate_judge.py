@@ -27,7 +27,7 @@ from calibrate_refusal import DEFAULT_DATA, FILES, HUMAN, Row, report  # noqa: E
 from taxcheck.cache import Cache, default_cache_dir  # noqa: E402
 from taxcheck.clients import EndpointClient  # noqa: E402
 from taxcheck.errors import UserError  # noqa: E402
-from taxcheck.judge import JUDGE_PARAMS, RUBRICS, judge_messages, parse_verdict  # noqa: E402
+from taxcheck.judge import RUBRICS, judge_messages, judge_params, parse_verdict  # noqa: E402
 from taxcheck.limits import AdaptiveLimit  # noqa: E402
 from taxcheck.sender import Sender  # noqa: E402
 from taxcheck.specs import Registry  # noqa: E402
@@ -48,7 +48,7 @@ def read(data: Path, limit: int | None) -> list[dict]:
 async def grade_all(rows: list[dict], judge_spec: str, concurrency: int, timeout: float) -> list[tuple[str | None, str]]:
     judge = Registry.load().resolve(judge_spec)
     cache = Cache(default_cache_dir())
-    sender = Sender(cache, JUDGE_PARAMS, retries=4)
+    sender = Sender(cache, judge_params(judge), retries=4)
     client = EndpointClient(judge.endpoint, timeout)
     limit = AdaptiveLimit(concurrency)
     rubric = RUBRICS["refusal"]

@@ -405,19 +405,24 @@ def import_(
 # --------------------------------------------------------------------------- models
 
 
-@app.command(epilog="Example:\n\n  taxcheck models openai:gpt-4o-mini anthropic:claude-haiku-4-5 ollama:llama3.1")
+@app.command(epilog="Examples:\n\n  taxcheck models openai:gpt-5.4-mini anthropic:claude-haiku-4-5 ollama:llama3.1\n\n  taxcheck models openai:o4-mini --probe")
 def models(
-    specs: Annotated[list[str], typer.Argument(help="Model specs to check.")],
+    specs: Annotated[list[str], typer.Argument(help="Model specs (or variant names) to check.")],
     endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL, as in run.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml, as in run.")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds per check.")] = 20.0,
+    probe: Annotated[bool, typer.Option("--probe", help="Also send one tiny request in the form a run would use (costs a few tokens).")] = False,
 ) -> None:
-    """Can each model be reached with its key? One line per spec (one tiny request each)."""
+    """Can each model be reached with its key, and is it served? One line per spec.
+
+    Lists the endpoint's models (GET /v1/models: no tokens spent) and checks the name is
+    among them; --probe also sends one tiny request with the model's profile and settings.
+    """
 
     def body() -> int:
         from taxcheck.reach import check_models
 
-        return check_models(specs, list(endpoint or []), config, timeout)
+        return check_models(specs, list(endpoint or []), config, timeout, probe)
 
     raise typer.Exit(_guard(body))
 

@@ -259,6 +259,28 @@ class EndpointClient:
         response = await self._client.post(path, body=body, cast_to=self._response_type, options=options)
         return json.loads(response.content), _rate_headers(response.headers)
 
+    async def list_models(self) -> list[str]:
+        """The model ids the endpoint lists (``GET /v1/models``): checks key and name without
+        sampling anything. Raises ``CallError`` (``not_found`` when the server has no listing)."""
+        self._get()
+        path = "/v1/models?limit=1000" if self.endpoint.wire == "anthropic" else "/models"
+        try:
+            async with asyncio.timeout(self.timeout_s + 1.0):
+                response = await self._client.get(path, cast_to=self._response_type)
+            body = json.loads(response.content)
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            error = CallError("timeout", f"no response within {self.timeout_s:g} s", retryable=True)
+        except Exception as exc:  # noqa: BLE001 - the translation boundary, as for completions
+            error = self._translate(exc)
+        else:
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                raise CallError("malformed", f"malformed model list from {self.endpoint.display_url}", retryable=False)
+            return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
+        raise error
+
     # -- errors -------------------------------------------------------------------------
 
     def _scrub(self, error: CallError) -> CallError:

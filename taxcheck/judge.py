@@ -29,6 +29,14 @@ from taxcheck.suite import SuiteItem, prompts_dir
 from taxcheck.wire import Params
 
 JUDGE_PARAMS = Params(temperature=0.0, max_tokens=300)
+JUDGE_MAX_TOKENS = 300  # a verdict is a short JSON object; a reasoning judge gets its profile's cap
+
+
+def judge_params(judge: ModelSpec) -> Params:
+    """The judge's request parameters: temperature 0 where the model takes one, a short cap
+    unless the model reasons (its hidden reasoning is spent inside the cap), and whatever a
+    judge variant sets (a reasoning effort, say)."""
+    return judge.params(0.0, None if judge.profile.reasoning else JUDGE_MAX_TOKENS)
 RETRY_NUDGE = (
     "Your reply was not the single JSON object the instructions ask for. "
     "Reply again with only that JSON object and nothing else."
@@ -176,7 +184,10 @@ async def run_judge(
     on_verdict: Callable[[VerdictRecord], None] = lambda _v: None,
 ) -> int:
     """Grade every ungraded call with every rubric that applies; returns verdicts written."""
-    client = EndpointClient(judge.endpoint, timeout_s)
+    from taxcheck.runner import adjustment_recorder, learn_adjustments
+
+    client = EndpointClient(judge.endpoint, timeout_s, on_adjust=adjustment_recorder([judge], writer.write, sender.on_warning))
+    learn_adjustments(client, [judge], [a.model_dump() for a in data.adjustments])
     limit = AdaptiveLimit(concurrency)
     tasks = pending_tasks(data, judge.spec)
     written = 0

@@ -28,11 +28,11 @@ def judge_file(
     budget=None,
 ) -> tuple[int, str | None]:
     """Append verdicts for every ungraded call; returns (verdicts written, auth failure or None)."""
-    from taxcheck.judge import JUDGE_PARAMS, run_judge
+    from taxcheck.judge import judge_params, run_judge
     from taxcheck.sender import Sender
 
     data = read_run(path, warn=warn)
-    sender = Sender(cache, JUDGE_PARAMS, retries, on_warning=warn, budget=budget)
+    sender = Sender(cache, judge_params(judge), retries, on_warning=warn, budget=budget)
     writer = RunWriter(path)
     writer.open()
     try:

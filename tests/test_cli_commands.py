@@ -89,19 +89,50 @@ def test_validate_accepts_a_good_suite(tmp_path, taxcheck_cli):
 
 
 def test_models_one_line_per_spec(taxcheck_cli, fake_api, monkeypatch):
-    fake_api.respond_for("bad-key", lambda req: Reply(status=401, text="invalid key"))
-    fake_api.served_model["good"] = "good-2026-01-01"
+    """The model listing checks key and name without sampling a token."""
+    fake_api.listed_models = ["good", "claude", "gpt-4o-mini"]
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_api.base_url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    r = taxcheck_cli("models", "openai:good", "openai:bad-key", "anthropic:claude", "nowhere:x")
+    r = taxcheck_cli("models", "openai:good", "openai:gpt-4o-mnii", "anthropic:claude", "nowhere:x")
     assert r.code == 2
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 4
     by_spec = {line.split()[1].rstrip(":"): line for line in lines}
-    assert by_spec["openai:good"].startswith("ok") and "good-2026-01-01" in by_spec["openai:good"]
+    assert by_spec["openai:good"].startswith("ok") and "listed" in by_spec["openai:good"]
     assert by_spec["anthropic:claude"].startswith("ok")
-    assert by_spec["openai:bad-key"].startswith("FAIL") and "OPENAI_API_KEY" in by_spec["openai:bad-key"]
+    assert by_spec["openai:gpt-4o-mnii"].startswith("FAIL") and "did you mean gpt-4o-mini" in by_spec["openai:gpt-4o-mnii"]
     assert by_spec["nowhere:x"].startswith("FAIL") and "unknown provider" in by_spec["nowhere:x"]
+    assert fake_api.count("chat") == fake_api.count("anthropic") == 0  # nothing was sampled
+    assert all(line.count(line.split()[1]) == 1 for line in lines)  # the spec once per line
+
+
+def test_models_refused_key_names_the_variable(taxcheck_cli, fake_api):
+    fake_api.enqueue(Reply(status=401, text="invalid key"))
+    r = taxcheck_cli("models", "openai:good")
+    assert r.code == 2 and r.stdout.startswith("FAIL openai:good") and "OPENAI_API_KEY" in r.stdout
+
+
+def test_models_probe_shows_the_adjustment_a_run_would_make(taxcheck_cli, fake_api):
+    fake_api.listed_models = ["newmodel"]
+
+    def no_temperature(req):
+        if "temperature" in req.body:
+            return Reply(status=400, error_code="unsupported_value", error_type="invalid_request_error",
+                         text="Unsupported value: 'temperature' does not support 0.0 with this model.")
+        return Reply(text="OK", usage={"completion_tokens": 1})
+
+    fake_api.respond_for("newmodel", no_temperature)
+    r = taxcheck_cli("models", "openai:newmodel", "--probe")
+    assert r.code == 0, r.stdout
+    assert "answered" in r.stdout and "rejected temperature" in r.stdout and "sends no temperature" in r.stdout
+    assert fake_api.count("chat") == 2  # the rejected form once, then the adjusted one
+
+
+def test_models_without_a_listing_is_probed(taxcheck_cli, fake_api):
+    fake_api.enqueue(Reply(status=404, text="no such route"))
+    fake_api.served_model["m"] = "m-2026-01-01"
+    r = taxcheck_cli("models", "openai:m")
+    assert r.code == 0 and "answered" in r.stdout and "serving m-2026-01-01" in r.stdout
 
 
 def test_models_unreachable_endpoint_names_the_url(taxcheck_cli):
