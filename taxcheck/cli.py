@@ -164,6 +164,10 @@ def report(
 
             return print_audit(data, show, grader)
         rep = build_report(data, run_file, gates=gates, grader=grader)
+        from taxcheck.console import stderr_console
+        from taxcheck.failures import say_failures
+
+        say_failures(data, stderr_console())
         if fmt == "html":
             from taxcheck.html_report import render_html
 

@@ -146,7 +146,10 @@ def build_report(
     header = data.header
     samples = int(header.params.get("samples", 1))
     table = build_table(data, grades, header.models, header.baseline, samples, failures_from_run(data))
+    from taxcheck.failures import failure_causes
+
     meta = ReportMeta(
+        failure_causes={m: [c.to_json() for c in cs] for m, cs in failure_causes(data).items()},
         run_id=header.run_id,
         results_file=str(results_file),
         usage=usage_from_run(data),

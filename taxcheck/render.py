@@ -36,6 +36,7 @@ class ReportMeta:
     notes: list[str] = field(default_factory=list)  # footer lines: interruptions, auth failures
     agreement: dict[str, Any] | None = None  # rule-vs-judge, per dimension
     graded_by: str = "rule"
+    failure_causes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # model -> grouped causes
 
 
 def json_number(x: float) -> float | None:
@@ -102,6 +103,7 @@ def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
             for g in meta.gates
         ],
     }
+    doc["failure_causes"] = meta.failure_causes
     doc["graded_by"] = meta.graded_by
     if meta.agreement is not None:
         doc["agreement"] = meta.agreement

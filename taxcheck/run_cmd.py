@@ -159,6 +159,10 @@ def resolve_models(registry: Registry, opts: RunOptions, warn) -> list[ModelSpec
             warn(f"-m {model.spec} is {same}; it is measured once")
             continue
         specs.append(model)
+    for m in specs:
+        if m.endpoint.wire == "anthropic" and m.endpoint.base_url.rstrip("/").endswith("/v1"):
+            warn(f"{m.spec}: the Anthropic base URL {m.endpoint.display_url} ends in /v1, but the SDK adds /v1/messages "
+                 "itself; every call will 404 unless the server expects /v1/v1 (drop /v1 from ANTHROPIC_BASE_URL)")
     return specs
 
 
@@ -326,6 +330,9 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
             outcome.auth_failures[judge_spec.spec] = judge_auth
     data = read_run(out, warn=warn)
     report = build_report(data, out, gates=gates, notes=notes, grader=opts.grader)
+    from taxcheck.failures import say_failures
+
+    say_failures(data, err, opts.timeout)
     emit(report, opts.fmt)
     if opts.fmt != "table":
         say(err, "run file", "dim", str(out))
