@@ -10,6 +10,10 @@ Two processes may share one cache directory (two CI jobs): WAL mode and a busy t
 let them write concurrently. A cache file that SQLite cannot read is moved aside with a
 warning and the run goes on without it, because a cache is an optimisation and must
 never be the reason a run fails.
+
+The cache holds every prompt and answer, so its folder is created owner-only (0700) and its
+database file 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+database file's permissions).
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ class Cache:
             return
         self.path = Path(directory) / "responses.sqlite3"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
             self._db = self._open(self.path)
         except sqlite3.DatabaseError as exc:
             self._move_aside(exc)

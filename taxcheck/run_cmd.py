@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from taxcheck.errors import (
     SuiteError,
     UserError,
 )
+from taxcheck.runfile import make_private_dir
 from taxcheck.specs import ModelSpec, Registry, redact_url
 from taxcheck.suite import Suite, SuiteItem, resolve_suite
 
@@ -72,17 +74,18 @@ def default_runs_dir() -> Path:
 
 
 def redact_argv(argv: list[str], secrets: list[str]) -> list[str]:
-    """The command line as recorded: secret values and URL credentials replaced."""
+    """The command line as recorded: secret values replaced, and every URL in an argument
+    (``URL``, ``NAME=URL``, ``--opt=NAME=URL``) with its credentials redacted."""
     out = []
     for arg in argv:
         for s in secrets:
             if len(s) >= 6 and s in arg:
                 arg = arg.replace(s, "***")
-        if "://" in arg:
-            prefix, sep, url = arg.rpartition("=") if "=" in arg.split("://")[0] else ("", "", arg)
-            arg = prefix + sep + redact_url(url)
-        out.append(arg)
+        out.append(_URL_IN_ARG.sub(lambda m: redact_url(m.group(0)), arg))
     return out
+
+
+_URL_IN_ARG = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
 def secret_values(registry: Registry) -> list[str]:
@@ -125,9 +128,8 @@ def compute_run_id(models: list[ModelSpec], baseline: str | None, suites: list[S
 def check_writable(path: Path) -> None:
     """Fail before the first request if the run file cannot be written."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "ab"):
-            pass
+        make_private_dir(path.parent)
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
     except OSError as exc:
         raise UserError(f"cannot write the run file {path}: {exc.strerror or exc}; choose another with -o") from None
     free = shutil.disk_usage(path.parent).free

@@ -13,6 +13,13 @@ Layout (a public interface: users' scripts parse it)::
                                  as {"type": "batch", "id": ..., "state": "collected"} once every
                                  result is recorded; a rerun polls the batches still "submitted"
 
+A run file is untrusted input wherever it is read: a colleague's file, or one edited by
+hand. Every record is validated; a header whose values would make reporting hang or crash
+(``samples: 1e9``, a non-numeric temperature, a malformed price row, a baseline that is not
+among the models), a nesting too deep or a line too long is one ``file:line: message`` (exit
+2), never a traceback. Run files are created owner-only (0600, in 0700 folders taxcheck
+makes): they hold every prompt and answer of a run.
+
 Each line is written with a single ``write`` and flushed, so an interrupted run loses at
 most the line being written; the reader drops a torn last line with a warning, and the
 writer cuts it off before appending so that a resumed run never glues a new record onto
@@ -28,13 +35,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from taxcheck.errors import UserError
 from taxcheck.suite import SuiteItem
 
 FORMAT_VERSION = 1
 CallKey = tuple[str, str, int, int]  # model spec, item id, sample, turn
+MAX_SAMPLES = 1000  # --samples beyond this is not a run anyone paid for: a hostile header
+MAX_LINE_BYTES = 64 * 1024 * 1024  # a call line holds at most ~1 M characters of answer
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) owner-only if missing; an existing folder is left as it is."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 class _Record(BaseModel):
@@ -61,6 +75,42 @@ class RunHeader(_Record):
     params: dict[str, Any]
     endpoints: dict[str, dict[str, str]] = {}
     prices: list[list[Any]] = []  # the user's own price rows: [pattern, input, output]
+    requests: dict[str, dict[str, Any]] = {}  # model -> what its requests carried (Params.describe + profile)
+    variants: dict[str, dict[str, Any]] = {}  # variant name -> its definition (header values redacted)
+
+    @field_validator("params")
+    @classmethod
+    def _sane_params(cls, v: dict[str, Any]) -> dict[str, Any]:
+        samples = v.get("samples", 1)
+        if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= MAX_SAMPLES:
+            raise ValueError(f"params.samples must be a whole number from 1 to {MAX_SAMPLES}, not {samples!r}")
+        for key in ("temperature",):
+            t = v.get(key)
+            if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 2):
+                raise ValueError(f"params.{key} must be a number from 0 to 2 or null, not {t!r}")
+        for key in ("max_tokens", "limit", "seed"):
+            n = v.get(key)
+            if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+                raise ValueError(f"params.{key} must be a whole number or null, not {n!r}")
+        return v
+
+    @field_validator("prices")
+    @classmethod
+    def _sane_prices(cls, rows: list[list[Any]]) -> list[list[Any]]:
+        for i, row in enumerate(rows, start=1):
+            ok = (len(row) == 3 and isinstance(row[0], str)
+                  and all(isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e6 for x in row[1:]))
+            if not ok:
+                raise ValueError(f"prices row {i} must be [pattern, input USD/M, output USD/M], not {row!r}")
+        return rows
+
+    @model_validator(mode="after")
+    def _baseline_is_a_model(self) -> "RunHeader":
+        if self.baseline is not None and self.baseline not in self.models:
+            raise ValueError(f"the baseline {self.baseline!r} is not among the models {self.models}")
+        if len(set(self.models)) != len(self.models):
+            raise ValueError("a model is listed twice")
+        return self
 
 
 class CallRecord(_Record):
@@ -193,7 +243,7 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
     adjustments: list[AdjustmentRecord] = []
     torn = False
     with fh:
-        lines = list(_lines(fh))
+        lines = list(_lines(fh, path))
     for idx, (lineno, raw, complete) in enumerate(lines):
         last = idx == len(lines) - 1
         try:
@@ -227,14 +277,16 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
                 batches[b.id] = prev.model_copy(update={"state": b.state, "status": b.status}) if prev and not b.requests else b
             else:
                 raise ValueError(f"unknown record type {kind!r}")
-        except (json.JSONDecodeError, ValueError, ValidationError, UnicodeDecodeError) as exc:
+        except RecursionError:
+            raise UserError(f"{path}:{lineno}: not a taxcheck run record (nested too deeply)") from None
+        except (json.JSONDecodeError, ValueError, ValidationError, UnicodeDecodeError, TypeError) as exc:
             if isinstance(exc, UserError):
                 raise
             if last and (not complete or isinstance(exc, json.JSONDecodeError)):
                 warn(f"{path}:{lineno}: dropped a torn last line (the run was interrupted mid-write)")
                 torn = True
                 continue
-            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            reason = _reason(exc)
             raise UserError(f"{path}:{lineno}: not a taxcheck run record ({reason})") from None
         if header is None:
             raise UserError(f"{path}:{lineno}: the first line must be the run header; is this a run file?")
@@ -244,8 +296,26 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
                    adjustments=adjustments)
 
 
-def _lines(fh) -> Iterator[tuple[int, str, bool]]:
-    for lineno, raw in enumerate(fh, start=1):
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        return f"{where}: {msg}" if where else msg
+    return str(exc)[:300]
+
+
+def _lines(fh, path: Path) -> Iterator[tuple[int, str, bool]]:
+    """(line number, text, ended by a newline) of each non-blank line; a line past
+    MAX_LINE_BYTES is an error as soon as the cap is reached, never read whole."""
+    lineno = 0
+    while True:
+        raw = fh.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise UserError(f"{path}:{lineno}: not a taxcheck run record (a line over {MAX_LINE_BYTES:,} bytes)")
         complete = raw.endswith(b"\n")
         text = raw.decode("utf-8", errors="replace").strip()
         if text:
@@ -260,9 +330,9 @@ class RunWriter:
         self._fh = None
 
     def open(self) -> None:
-        """Open for append, first cutting off a torn tail so new lines start clean."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+b")
+        """Open for append (creating it owner-only), first cutting off a torn tail so new lines start clean."""
+        make_private_dir(self.path.parent)
+        fh = os.fdopen(os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600), "a+b")
         size = fh.seek(0, os.SEEK_END)
         if size:
             fh.seek(max(0, size - 1))

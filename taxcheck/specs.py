@@ -148,18 +148,36 @@ _BUILTINS: dict[str, tuple[Wire, str, str | None, str | None, bool]] = {
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
+# Query parameters that carry credentials (Azure's api-key, signed URLs' sig, OAuth tokens ...).
+_SECRET_QUERY = re.compile(r"(?:^|[-_])(?:key|apikey|token|secret|password|passwd|pwd|sig|signature|auth|authorization|"
+                           r"credential|credentials|session|access[-_]?token|client[-_]?secret)$", re.I)
+
+
 def redact_url(url: str) -> str:
-    """Drop credentials from a URL (``https://user:secret@host`` -> ``https://***@host``)."""
+    """Drop credentials from a URL: userinfo (``https://user:secret@host`` -> ``https://***@host``)
+    and query parameters that carry them (``?api-key=…`` -> ``?api-key=***``; a value may hold
+    ``=``, as base64 does, so each parameter is split at its first ``=`` only)."""
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
         return "<unparseable URL>"
-    if parts.username is None and parts.password is None:
+    netloc = parts.netloc
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"***@{host}" + (f":{port}" if port else "")
+    query = parts.query
+    if query:
+        pieces = []
+        for piece in query.split("&"):
+            name, sep, _value = piece.partition("=")
+            pieces.append(f"{name}=***" if sep and _SECRET_QUERY.search(name) else piece)
+        query = "&".join(pieces)
+    if netloc == parts.netloc and query == parts.query:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def key_env_for(name: str) -> str:

@@ -154,3 +154,36 @@ def test_connection_error_run_output_holds_no_key(taxcheck_cli, small_suite, tmp
 def test_endpoint_repr_hides_the_key():
     ep = Endpoint(name="openai", wire="openai", base_url="http://h/v1", key_env="OPENAI_API_KEY", api_key=OPENAI_KEY)
     assert OPENAI_KEY not in repr(ep) and OPENAI_KEY not in str(ep)
+
+
+def test_run_files_and_the_cache_are_owner_only(taxcheck_cli, fake_api, small_suite, tmp_path):
+    fake_api.respond(helpful)
+    out = tmp_path / "fresh" / "run.jsonl"
+    assert taxcheck_cli("run", "-m", "openai:A", "-s", small_suite, "-o", out, "-f", "json").code == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert out.parent.stat().st_mode & 0o777 == 0o700
+    cache_dir = Path(os.environ["TAXCHECK_CACHE_DIR"])
+    assert cache_dir.stat().st_mode & 0o777 == 0o700
+    for f in cache_dir.iterdir():
+        assert f.stat().st_mode & 0o077 == 0, f"{f} is readable by others"
+    default = taxcheck_cli("run", "-m", "openai:A", "-s", small_suite, "-f", "json")
+    runs = Path(os.environ["TAXCHECK_RUNS_DIR"])
+    assert default.code == 0 and runs.stat().st_mode & 0o777 == 0o700
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in runs.iterdir())
+
+
+@pytest.mark.parametrize(
+    "arg, leaked",
+    [
+        ("--endpoint=lab=https://u:SECRETpw8812@h/v1", "SECRETpw8812"),
+        ("lab=https://h/v1?api-key=SECRET-q1==&x=1", "SECRET-q1=="),
+        ("https://h/v1?sig=SECRET-sig%3D%3D&token=SECRET-t0k", "SECRET-"),
+        ("azure=https://h/openai?api_key=SECRET-az=padding=", "SECRET-az"),
+    ],
+)
+def test_recorded_command_line_redacts_url_credentials(arg, leaked):
+    from taxcheck.run_cmd import redact_argv
+
+    [recorded] = redact_argv([arg], [])
+    assert leaked not in recorded and "***" in recorded
+    assert recorded.split("://")[0] == arg.split("://")[0]  # the rest of the argument is kept
