@@ -45,6 +45,8 @@ def usage_from_run(data: RunData) -> dict[str, dict[str, Any]]:
             u["requests"] += 1
             u["input_tokens"] += rec.input_tokens or 0
             u["output_tokens"] += rec.output_tokens or 0
+            if rec.reasoning_tokens:  # hidden reasoning, inside output_tokens (and billed as output)
+                u["reasoning_tokens"] = u.get("reasoning_tokens", 0) + rec.reasoning_tokens
             if rec.batch:
                 bt = batch_tokens.setdefault(rec.model, [0, 0])
                 bt[0] += rec.input_tokens or 0

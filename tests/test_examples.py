@@ -110,6 +110,25 @@ def test_base_vs_instruct_config_uses_completions_for_the_base(tmp_path: Path, f
     assert json.loads(done.stdout)["baseline"] == "base:llama-base"
 
 
+def test_guardrail_example_measures_the_prompt(tmp_path: Path, fake_api: FakeAPI):
+    """The same model with and without the guardrail prompt: the variant refuses more, paired."""
+    guard = (EXAMPLES / "guardrail.txt").read_text(encoding="utf-8").strip()
+
+    def obeys_guardrail(req):
+        guarded = any(m.get("role") == "system" and m.get("content") == guard for m in req.messages)
+        return REFUSAL if guarded and "medic" in req.last_user_text().lower() else helpful(req)
+
+    fake_api.respond(obeys_guardrail)
+    env = script_env(tmp_path, fake_api, SUITE=str(EXAMPLES / "custom-suite.jsonl"), OUT=str(tmp_path / "g"))
+    done = run_script("guardrail-prompt.sh", env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "g" / "tax.md").read_text(encoding="utf-8")
+    assert "guarded" in table and "plain (baseline)" in table
+    assert all(r.model == "gpt-5.4-mini" for r in fake_api.requests)  # two variants, one model
+    guarded = [r for r in fake_api.requests if r.messages and r.messages[0].get("role") == "system"]
+    assert guarded and all(r.messages[0]["content"] == guard for r in guarded)
+
+
 def test_custom_suite_validates():
     exe = shutil.which("taxcheck", path=str(Path(sys.executable).parent)) or "taxcheck"
     done = subprocess.run([exe, "validate", str(EXAMPLES / "custom-suite.jsonl")], capture_output=True, text=True, timeout=60)
@@ -117,6 +136,6 @@ def test_custom_suite_validates():
     assert "13 items" in done.stderr
 
 
-@pytest.mark.parametrize("name", ["vendor-vetting.sh", "ci-gate.sh"])
+@pytest.mark.parametrize("name", ["vendor-vetting.sh", "ci-gate.sh", "guardrail-prompt.sh"])
 def test_scripts_are_valid_bash(name: str):
     assert subprocess.run(["bash", "-n", str(EXAMPLES / name)], capture_output=True).returncode == 0
