@@ -150,8 +150,11 @@ def build_report(
     table = build_table(data, grades, header.models, header.baseline, samples, failures_from_run(data))
     from taxcheck.failures import failure_causes
 
+    from taxcheck.runfile import requests_sent
+
     meta = ReportMeta(
         failure_causes={m: [c.to_json() for c in cs] for m, cs in failure_causes(data).items()},
+        sampling=requests_sent(data),
         run_id=header.run_id,
         results_file=str(results_file),
         usage=usage_from_run(data),

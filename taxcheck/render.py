@@ -37,6 +37,7 @@ class ReportMeta:
     agreement: dict[str, Any] | None = None  # rule-vs-judge, per dimension
     graded_by: str = "rule"
     failure_causes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # model -> grouped causes
+    sampling: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> what its requests carried
 
 
 def json_number(x: float) -> float | None:
@@ -104,6 +105,7 @@ def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
         ],
     }
     doc["failure_causes"] = meta.failure_causes
+    doc["sampling"] = meta.sampling
     doc["graded_by"] = meta.graded_by
     if meta.agreement is not None:
         doc["agreement"] = meta.agreement

@@ -218,6 +218,28 @@ class RunData:
     adjustments: list[AdjustmentRecord] = field(default_factory=list)
 
 
+def requests_sent(data: "RunData") -> dict[str, dict[str, Any]]:
+    """Per model, what its requests actually carried: the form the run started with (header
+    ``requests``) with every later adjustment applied, so that a paired comparison between a
+    model answered at temperature 0 and one sampled at its provider's default is visible.
+    ``temperature`` null means none was sent (the provider's default applied)."""
+    out: dict[str, dict[str, Any]] = {}
+    for spec in data.header.models:
+        base = dict(data.header.requests.get(spec) or {})
+        if not base:  # a run file from before profiles: the run-level parameters were sent as is
+            base = {k: data.header.params.get(k) for k in ("temperature", "max_tokens")}
+        adjusted = []
+        for adj in data.adjustments:
+            if spec in adj.specs:
+                base.update(adj.fix)
+                adjusted.append({"param": adj.param, "fix": adj.fix, "message": adj.message})
+        base["temperature_sent"] = base.get("temperature") is not None
+        if adjusted:
+            base["adjustments"] = adjusted
+        out[spec] = base
+    return out
+
+
 def ok_calls(data: "RunData") -> Iterator[tuple[CallKey, CallRecord, SuiteItem]]:
     """Every answered call of a run with its suite item: what graders grade."""
     for key, rec in data.calls.items():
