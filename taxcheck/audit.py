@@ -111,21 +111,27 @@ def print_audit(data: RunData, show: str, grader: str = "auto", fmt: str = "tabl
     if fmt not in FORMATS:
         raise UserError(f"-f {fmt!r} with --show: one of {', '.join(FORMATS)}")
     shown = shown_calls(data, show)
-    if fmt == "json":
-        from taxcheck.render import json_text
-
-        text = json_text([s.document() for s in shown]) + "\n"
-        if output is not None:
-            output.write_text(text, encoding="utf-8")
+    if output is None:
+        if fmt == "json":
+            sys.stdout.write(_json(shown))
         else:
-            sys.stdout.write(text)
+            _print_text(shown, stdout_console(width=120))
         return 0
-    if output is not None:
+    try:
         with open(output, "w", encoding="utf-8") as fh:
-            _print_text(shown, stdout_console(fh, width=120, color=False))
-    else:
-        _print_text(shown, stdout_console(width=120))
+            if fmt == "json":
+                fh.write(_json(shown))
+            else:
+                _print_text(shown, stdout_console(fh, width=120, color=False))
+    except OSError as exc:
+        raise UserError(f"cannot write {output}: {exc.strerror or exc}") from None
     return 0
+
+
+def _json(shown: list[Shown]) -> str:
+    from taxcheck.render import json_text
+
+    return json_text([s.document() for s in shown]) + "\n"
 
 
 def _print_text(shown: list[Shown], console) -> None:

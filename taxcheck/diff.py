@@ -13,7 +13,6 @@ scorer fix reaches both runs alike and cannot masquerade as a model change.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from taxcheck.render import (
     direction_words,
     gate_lines,
     json_number,
+    json_text,
     md_cell,
     reason_line,
     score_text,
@@ -516,7 +516,7 @@ def to_diff_document(result: DiffResult) -> dict[str, Any]:
 
 
 def render_diff_json(result: DiffResult) -> str:
-    return json.dumps(to_diff_document(result), indent=2, ensure_ascii=False, allow_nan=False)
+    return json_text(to_diff_document(result))
 
 
 def render_diff_markdown(result: DiffResult) -> str:

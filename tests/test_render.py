@@ -13,6 +13,7 @@ import io
 import json
 import math
 import random
+import re
 
 import pytest
 from rich.console import Console
@@ -298,3 +299,20 @@ def test_json_escapes_terminal_controls_losslessly():
         assert raw not in text
     assert "\\u009b" in text and "\\u202e" in text
     assert json.loads(text)["models"][1] == hostile
+
+
+@pytest.mark.parametrize("width", [200, 80, 60])
+def test_colours_carry_significance_in_every_layout(width):
+    table = make_table(2)
+    buf = io.StringIO()
+    print_table(table, meta(table), Console(file=buf, width=width, force_terminal=True, color_system="standard", no_color=False, emoji=False, highlight=False))
+    out = buf.getvalue()
+    sgr = {"cost": "\x1b[1;31m", "bonus": "\x1b[1;32m", "unclear": "\x1b[33m"}
+    seen = set()
+    for row in table.rows:
+        for t in row.tax.values():
+            if t.n:
+                text = f"{t.value * 100:+.1f} [{t.ci_low * 100:+.1f}, {t.ci_high * 100:+.1f}]"
+                assert re.search(re.escape(sgr[t.significance]) + " *" + re.escape(text), out), (t.significance, text)
+                seen.add(t.significance)
+    assert seen == {"cost", "bonus", "unclear"}  # the fixture has all three

@@ -308,3 +308,19 @@ def test_show_rejects_a_format_it_cannot_print(three_models_run, taxcheck_cli):
     res = taxcheck_cli("report", run_file, "--show", "over_refusal", "-f", "csv")
     assert res.code == 2
     assert "--show" in res.stderr and "json" in res.stderr
+
+
+def test_show_to_an_unwritable_file_is_one_line(three_models_run, taxcheck_cli, tmp_path):
+    run_file, _doc = three_models_run
+    res = taxcheck_cli("report", run_file, "--show", "over_refusal", "-f", "json", "-o", tmp_path / "no-such-dir" / "x.json")
+    assert res.code == 2
+    assert res.stderr.startswith("error: cannot write") and "Traceback" not in res.stderr
+
+
+def test_diff_json_on_stdout_is_text_only(hostile_files, taxcheck_cli):
+    old, new = hostile_files
+    res = taxcheck_cli("diff", old, new, "-f", "json")
+    assert res.code == 0, res.stderr
+    for seq in RAW:
+        assert seq not in res.stdout.encode()
+    assert res.json()["models"] == ["openai:base[/x]", "openai:m" + HOSTILE]
