@@ -316,3 +316,59 @@ def test_colours_carry_significance_in_every_layout(width):
                 assert re.search(re.escape(sgr[t.significance]) + " *" + re.escape(text), out), (t.significance, text)
                 seen.add(t.significance)
     assert seen == {"cost", "bonus", "unclear"}  # the fixture has all three
+
+
+# --------------------------------------------------------------------------- diff
+
+
+@pytest.fixture
+def diff_result(tmp_path):
+    from test_diff import NEW_A, NEW_B, OLD_A, OLD_B, _diff, write_run
+
+    a, b = "openai:a", LONG
+    old = write_run(tmp_path / "old.jsonl", "old1", {a: OLD_A, b: OLD_B})
+    new = write_run(tmp_path / "new.jsonl", "new1", {a: NEW_A, b: NEW_B}, failed={b: {f"h{i:02d}" for i in range(40)}})
+    return _diff(old, new)
+
+
+def diff_numbers(result) -> list[str]:
+    from taxcheck.diff import to_diff_document
+
+    out = []
+    for row in to_diff_document(result)["rows"]:
+        for cell in row["models"].values():
+            for side in ("old", "new"):
+                c = cell[side]
+                if c["n"]:
+                    out.append(f"{c['value'] * 100:.1f}% [{c['ci_low'] * 100:.1f}, {c['ci_high'] * 100:.1f}] ({c['n']})")
+            ch = cell["change"]
+            if ch["n"]:
+                out.append(f"{ch['value'] * 100:+.1f} [{ch['ci_low'] * 100:+.1f}, {ch['ci_high'] * 100:+.1f}]")
+                out.append("<0.001" if ch["p_value"] < 0.001 else f"{ch['p_value']:.3f}")
+    return out
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_diff_prints_every_number_whole(diff_result, width):
+    from taxcheck.diff import render_diff_table
+
+    buf = io.StringIO()
+    render_diff_table(diff_result, Console(file=buf, width=width, no_color=True))
+    text = buf.getvalue()
+    numbers = diff_numbers(diff_result)
+    assert len(numbers) > 15
+    for number in numbers:
+        assert number in text, f"{number!r} cut at {width}:\n{text}"
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    # the long model's new run failed on every harmful item: its empty cell says why
+    assert "no answer was graded" in " ".join(text.split())
+
+
+def test_diff_markdown_says_why_a_cell_is_empty(diff_result):
+    from taxcheck.diff import render_diff_markdown
+
+    md = render_diff_markdown(diff_result)
+    line = next(ln for ln in md.splitlines() if ln.startswith("| harmful_refusal") and LONG in ln)
+    assert "— (0): no answer was graded" in line
+    assert "±" not in md
