@@ -32,7 +32,7 @@ from taxcheck.grading import Grade, grade_run
 from rich.text import Text
 
 from taxcheck.console import outside_text
-from taxcheck.layout import Cell as LCell
+from taxcheck.layout import Cell as GridCell
 from taxcheck.layout import Column, Grid, print_first_fit, whole, wrapping
 from taxcheck.render import (
     EMPTY_TEXT,
@@ -346,7 +346,7 @@ def _wide_diff_grid(result: DiffResult, reasons: dict[tuple[str, str, str], str]
     grid = Grid(cols, title=DIFF_TITLE)
     notes = CellNotes()
 
-    def noted(d: str, m: str, side: str, text: str, style: str = "") -> LCell:
+    def noted(d: str, m: str, side: str, text: str, style: str = "") -> GridCell:
         why = reasons.get((d, m, side))
         if why is None:
             return whole(text, style)

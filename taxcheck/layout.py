@@ -197,6 +197,9 @@ def print_plain(console: Console, grid: Grid) -> None:
     title = _title(grid)
     if title is not None:
         console.print(title, soft_wrap=True)
+    if grid.show_header:
+        heads = [c.header if isinstance(c.header, Text) else Text(c.header) for c in grid.columns]
+        console.print(Text("  ", style="bold").join(h for h in heads if h.plain), soft_wrap=True)
     for row in grid.rows:
         line = row if isinstance(row, Text) else Text("  ").join(c.text for c in row if c.text.plain)
         console.print(line, soft_wrap=True)
