@@ -59,7 +59,10 @@ class Row:
 
     @property
     def low_n(self) -> bool:
-        return self.n < stats.LOW_N
+        """Under ``LOW_N`` units on a score, or on a candidate's paired tax when that is fewer:
+        hedging and sycophancy are conditional, so the units where both models complied (or
+        both were right first) can be half the row's n."""
+        return min((self.n, *(t.n for t in self.tax.values()))) < stats.LOW_N
 
 
 @dataclass

@@ -149,7 +149,7 @@ def report(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
     fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", help="DIM=PP gates, as in run.")] = None,
     grader: Annotated[str, typer.Option("--grader", help="auto, rule or judge (see run --grader).")] = "auto",
-    show: Annotated[Optional[str], typer.Option("--show", help="Instead of the table, list graded responses: 'disagreements' (rule vs judge) or a dimension name such as over_refusal.")] = None,
+    show: Annotated[Optional[str], typer.Option("--show", help="Instead of the table, list graded responses: 'disagreements' (rule vs judge) or a dimension name such as over_refusal. With -f json, a JSON list of them.")] = None,
 ) -> None:
     """Re-render a saved run (rules are re-applied; no model is asked again)."""
 
@@ -162,7 +162,7 @@ def report(
         if show is not None:
             from taxcheck.audit import print_audit
 
-            return print_audit(data, show, grader)
+            return print_audit(data, show, grader, fmt=fmt, output=output)
         rep = build_report(data, run_file, gates=gates, grader=grader)
         from taxcheck.console import stderr_console
         from taxcheck.failures import say_failures

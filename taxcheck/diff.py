@@ -13,7 +13,6 @@ scorer fix reaches both runs alike and cannot masquerade as a model change.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,7 +29,26 @@ from taxcheck.aggregate import (
 )
 from taxcheck.errors import UserError
 from taxcheck.grading import Grade, grade_run
-from taxcheck.render import SIG_STYLE, Gate, gate_lines, json_number, md_cell, score_text, tax_text
+from rich.text import Text
+
+from taxcheck.console import outside_text
+from taxcheck.layout import Cell as GridCell
+from taxcheck.layout import Column, Grid, print_first_fit, whole, wrapping
+from taxcheck.render import (
+    EMPTY_TEXT,
+    CellNotes,
+    Gate,
+    direction_words,
+    gate_lines,
+    json_number,
+    json_text,
+    md_cell,
+    reason_line,
+    score_text,
+    tax_style,
+    tax_text,
+    why_empty,
+)
 from taxcheck.runfile import CallKey, RunData
 
 # What a unit's value of 1 and of 0 mean, per dimension, for listing flips.
@@ -265,6 +283,8 @@ def diff_gates(result: DiffResult, gates: list[Gate]) -> list[Gate]:
 # --------------------------------------------------------------------------- rendering
 
 FLIPS_SHOWN = 20  # per dimension and model in the human formats; JSON lists all
+DIFF_TITLE = "taxcheck diff: new run vs old run"
+NO_COMMON_RUNS = "no item both runs have a value for"
 
 
 def _p_text(p: float) -> str:
@@ -296,31 +316,145 @@ def _flip_text(f: Flip) -> str:
     return f"{f.unit} ({f.old} -> {f.new})"
 
 
-def render_diff_table(result: DiffResult, console) -> None:
-    """A rich table: one line per dimension and model, then the flipped units."""
-    from rich.table import Table as RichTable
-    from rich.text import Text
-
-    t = RichTable(title="taxcheck diff: new run vs old run", title_justify="left", header_style="bold")
-    for col, justify in (("dimension", "left"), ("better", "left"), ("model", "left"), ("old", "right"), ("new", "right"), ("change [95% CI]", "right"), ("p", "right"), ("flips worse/better", "right")):
-        t.add_column(col, justify=justify, no_wrap=True)
+def _diff_reasons(result: DiffResult) -> dict[tuple[str, str, str], str]:
+    """``(dimension, model, "old" | "new" | "change") -> reason`` for every cell without a value."""
+    out: dict[tuple[str, str, str], str] = {}
+    for side in ("old", "new"):
+        n_of = {m: {r.dimension.name: getattr(r.cells[m], side).n for r in result.rows} for m in result.models}
+        for row in result.rows:
+            for m, cell in row.cells.items():
+                if getattr(cell, side).n == 0:
+                    out[(row.dimension.name, m, side)] = why_empty(row.dimension.name, n_of[m], None)
     for row in result.rows:
+        d = row.dimension.name
+        for m, cell in row.cells.items():
+            if cell.change.n == 0:
+                side = next((s for s in ("new", "old") if (d, m, s) in out), None)
+                out[(d, m, "change")] = f"the {side} run has no value: {out[(d, m, side)]}" if side else NO_COMMON_RUNS
+    return out
+
+
+def _score(cell: Cell) -> str:
+    return score_text(cell.value, cell.ci_low, cell.ci_high, cell.n)
+
+
+def _wide_diff_grid(result: DiffResult, reasons: dict[tuple[str, str, str], str]) -> Grid:
+    """One line per dimension and model, as wide as it needs."""
+    dim_w = max((len(r.dimension.name) for r in result.rows), default=9)
+    cols = [Column("dimension", floor=dim_w), Column("better"), Column("model"), Column("old", "right"), Column("new", "right"),
+            Column("change [95% CI]", "right"), Column("p", "right"), Column("flips worse/better", "right", floor=12)]
+    grid = Grid(cols, title=DIFF_TITLE)
+    notes = CellNotes()
+
+    def noted(d: str, m: str, side: str, text: str, style: str = "") -> GridCell:
+        why = reasons.get((d, m, side))
+        if why is None:
+            return whole(text, style)
+        if side == "change":  # the note of the empty side that explains it, else its own
+            owner = next((s for s in ("new", "old") if (d, m, s) in reasons), None)
+            key = notes.mark(d, reasons[(d, m, owner)], f"{m} ({owner} run)") if owner else notes.mark(d, why, m)
+        else:
+            key = notes.mark(d, why, f"{m} ({side} run)")
+        return whole(f"— (0) note {key}", "dim")
+
+    for row in result.rows:
+        d = row.dimension.name
         for i, (model, cell) in enumerate(row.cells.items()):
-            name = Text(row.dimension.name if i == 0 else "")
+            name = Text(d if i == 0 else "")
             if i == 0 and row.low_n:
                 name.append(" low n", style="dim italic")
             ch = cell.change
-            t.add_row(
-                name,
-                ("↓" if row.dimension.direction == "lower" else "↑") if i == 0 else "",
-                model,
-                score_text(cell.old.value, cell.old.ci_low, cell.old.ci_high, cell.old.n),
-                score_text(cell.new.value, cell.new.ci_low, cell.new.ci_high, cell.new.n),
-                Text(tax_text(ch), style=SIG_STYLE[ch.significance] if ch.n else "dim"),
-                _p_text(ch.p_value),
-                f"{len(cell.worse_flips)}/{len(cell.better_flips)}",
+            grid.add(
+                wrapping(name),
+                whole(("↓" if row.dimension.direction == "lower" else "↑") if i == 0 else ""),
+                wrapping(outside_text(model)),
+                noted(d, model, "old", _score(cell.old)),
+                noted(d, model, "new", _score(cell.new)),
+                noted(d, model, "change", tax_text(ch), tax_style(ch)),
+                whole(_p_text(ch.p_value)),
+                whole(f"{len(cell.worse_flips)}/{len(cell.better_flips)}"),
             )
-    console.print(t)
+    grid.after = notes.lines(every=2 * len(result.models))
+    return grid
+
+
+def _compact_diff_rows(result: DiffResult, reasons: dict[tuple[str, str, str], str]):
+    """Per dimension: its heading, and per model its cells (old, new, change, p, flips) and reason lines."""
+    for row in result.rows:
+        d = row.dimension.name
+        head = Text(d, style="bold")
+        head.append(f" · {direction_words(row.dimension.direction)}", style="dim")
+        if row.low_n:
+            head.append(" · low n", style="dim italic")
+        models = []
+        for model, cell in row.cells.items():
+            ch = cell.change
+            old_r, new_r, ch_r = (reasons.get((d, model, s)) for s in ("old", "new", "change"))
+            notes = [reason_line(f"no {side} value", r) for side, r in (("old", old_r), ("new", new_r)) if r]
+            if ch_r and not notes:
+                notes.append(reason_line("no change", ch_r))
+            models.append((model, [
+                whole(EMPTY_TEXT, "dim") if old_r else whole(_score(cell.old)),
+                whole(EMPTY_TEXT, "dim") if new_r else whole(_score(cell.new)),
+                whole(EMPTY_TEXT, "dim") if ch_r else whole(tax_text(ch), tax_style(ch)),
+                whole(_p_text(ch.p_value)),
+                whole(f"{len(cell.worse_flips)}/{len(cell.better_flips)}"),
+            ], notes))
+        yield head, models
+
+
+def _grouped_diff_grid(result: DiffResult, reasons: dict[tuple[str, str, str], str]) -> Grid:
+    """A heading per dimension, then one line per model."""
+    cols = [Column("", floor=12), Column("old", "right"), Column("new", "right"), Column("change [95% CI]", "right"),
+            Column("p", "right"), Column("flips worse/better", "right", floor=12)]
+    grid = Grid(cols, title=DIFF_TITLE, box=None)
+    for head, models in _compact_diff_rows(result, reasons):
+        grid.span(head)
+        for model, cells, notes in models:
+            grid.add(wrapping(Text("  ") + outside_text(model)), *cells)
+            for line in notes:
+                grid.span(line)
+    return grid
+
+
+def _two_line_diff_grid(result: DiffResult, reasons: dict[tuple[str, str, str], str]) -> Grid:
+    """Two lines per model: old and new scores, then the change with its p and flips."""
+    cols = [Column("", floor=10), Column("old", "right"), Column("new", "right")]
+    grid = Grid(cols, title=DIFF_TITLE, box=None)
+    for head, models in _compact_diff_rows(result, reasons):
+        grid.span(head)
+        for model, (old, new, change, p, flips), notes in models:
+            grid.add(wrapping(Text("  ") + outside_text(model)), old, new)
+            grid.add(wrapping("    change", "dim"), change, whole(f"p {p.text.plain}, flips {flips.text.plain} worse/better"))
+            for line in notes:
+                grid.span(line)
+    return grid
+
+
+def _stacked_diff_grid(result: DiffResult, reasons: dict[tuple[str, str, str], str]) -> Grid:
+    """The narrowest layout: a line per figure under each model's name."""
+    grid = Grid([Column("", floor=10), Column("", "right")], title=DIFF_TITLE, box=None, show_header=False)
+    labels = ("old", "new", "change [95% CI]", "p", "flips worse/better")
+    for head, models in _compact_diff_rows(result, reasons):
+        grid.span(head)
+        for model, cells, notes in models:
+            grid.add(wrapping(Text("  ") + outside_text(model)))
+            for label, cell in zip(labels, cells):
+                grid.add(wrapping(f"    {label}", "dim"), cell)
+            for line in notes:
+                grid.span(line)
+    return grid
+
+
+def diff_grids(result: DiffResult) -> list[Grid]:
+    """The diff table's layouts, widest first; ``print_first_fit`` picks the one that fits."""
+    reasons = _diff_reasons(result)
+    return [_wide_diff_grid(result, reasons), _grouped_diff_grid(result, reasons), _two_line_diff_grid(result, reasons), _stacked_diff_grid(result, reasons)]
+
+
+def render_diff_table(result: DiffResult, console) -> None:
+    """The diff in the widest layout that fits the console, then the flipped units and the footer."""
+    print_first_fit(console, diff_grids(result))
     for row in result.rows:
         for model, cell in row.cells.items():
             for kind, flips, style in (("worse", cell.worse_flips, "red"), ("better", cell.better_flips, "green")):
@@ -328,9 +462,9 @@ def render_diff_table(result: DiffResult, console) -> None:
                     continue
                 shown = ", ".join(_flip_text(f) for f in flips[:FLIPS_SHOWN])
                 more = f" ... and {len(flips) - FLIPS_SHOWN} more (-f json lists all)" if len(flips) > FLIPS_SHOWN else ""
-                console.print(Text(f"{row.dimension.name} {model} {kind}: {shown}{more}", style=style))
+                console.print(outside_text(f"{row.dimension.name} {model} {kind}: {shown}{more}", style))
     for style, text in footer_lines(result):
-        console.print(Text(text, style=style))
+        console.print(outside_text(text, style))
 
 
 def _cell_doc(c: Cell) -> dict[str, Any]:
@@ -382,7 +516,7 @@ def to_diff_document(result: DiffResult) -> dict[str, Any]:
 
 
 def render_diff_json(result: DiffResult) -> str:
-    return json.dumps(to_diff_document(result), indent=2, ensure_ascii=False, allow_nan=False)
+    return json_text(to_diff_document(result))
 
 
 def render_diff_markdown(result: DiffResult) -> str:
@@ -390,17 +524,21 @@ def render_diff_markdown(result: DiffResult) -> str:
     mark = {"cost": " 🔴 worse", "bonus": " 🟢 better", "unclear": ""}
     head = ["dimension", "better", "model", "old", "new", "change [95% CI]", "p", "flips worse/better"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    reasons = _diff_reasons(result)
     for row in result.rows:
+        d = row.dimension.name
         for model, cell in row.cells.items():
             ch = cell.change
             text = tax_text(ch)
+            why = {side: reasons.get((d, model, side)) for side in ("old", "new", "change")}
             cells = [
                 row.dimension.name + (" *(low n)*" if row.low_n else ""),
                 row.dimension.direction,
                 model,
-                score_text(cell.old.value, cell.old.ci_low, cell.old.ci_high, cell.old.n),
-                score_text(cell.new.value, cell.new.ci_low, cell.new.ci_high, cell.new.n),
-                (f"**{text}**" if ch.significance != "unclear" else text) + mark[ch.significance],
+                f"— (0): {why['old']}" if why["old"] else _score(cell.old),
+                f"— (0): {why['new']}" if why["new"] else _score(cell.new),
+                ("—" if why["old"] or why["new"] else f"— (0): {why['change']}") if why["change"]
+                else (f"**{text}**" if ch.significance != "unclear" else text) + mark[ch.significance],
                 _p_text(ch.p_value),
                 f"{len(cell.worse_flips)}/{len(cell.better_flips)}",
             ]

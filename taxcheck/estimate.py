@@ -70,23 +70,22 @@ def estimate(plan, cache: Cache) -> dict[str, Estimate]:
 
 
 def print_dry_run(plan, cache: Cache, out: Path, prices=()) -> None:
-    from rich.table import Table
-
-    from taxcheck.console import stdout_console
+    from taxcheck.console import outside_text, stdout_console
+    from taxcheck.layout import Column, Grid, print_first_fit, stacked, whole, wrapping
 
     est = estimate(plan, cache)
-    t = Table(title="taxcheck --dry-run: nothing was sent", title_justify="left")
-    for col in ("model", "calls", "recorded", "cached", "to send", "est. input tok", "est. output tok", "est. cost"):
-        t.add_column(col, justify="left" if col == "model" else "right")
+    cols = [Column("model")] + [Column(c, "right") for c in ("calls", "recorded", "cached", "to send", "est. input tok", "est. output tok", "est. cost")]
+    grid = Grid(cols, title="taxcheck --dry-run: nothing was sent")
     total_cost: float | None = 0.0
     for spec, e in est.items():
         cost = e.cost(spec, prices)
         total_cost = None if cost is None or total_cost is None else total_cost + cost
-        t.add_row(
-            spec, str(e.calls), str(e.recorded), str(e.cached), str(e.calls - e.recorded - e.cached),
-            f"{e.input_tokens:,}", f"{e.output_tokens:,}", "unknown" if cost is None else f"${cost:.4f}",
+        grid.add(
+            wrapping(outside_text(spec)),
+            *(whole(v) for v in (str(e.calls), str(e.recorded), str(e.cached), str(e.calls - e.recorded - e.cached),
+                                 f"{e.input_tokens:,}", f"{e.output_tokens:,}", "unknown" if cost is None else f"${cost:.4f}")),
         )
     console = stdout_console(width=160)
-    console.print(t)
-    console.print(f"total estimated cost: {'unknown (no price for some model)' if total_cost is None else f'${total_cost:.4f}'}", highlight=False)
-    console.print(f"run file would be: {out}", highlight=False)
+    print_first_fit(console, [grid, stacked(grid)])
+    console.print(outside_text(f"total estimated cost: {'unknown (no price for some model)' if total_cost is None else f'${total_cost:.4f}'}"))
+    console.print(outside_text(f"run file would be: {out}"))

@@ -1,5 +1,10 @@
 """Rendering a tax table: rich for terminals, and JSON / Markdown / CSV for scripts.
 
+On a terminal the table takes the widest layout that fits (``layout.py``): side by side,
+then a block per dimension, then two columns; a number is never cut. Intervals show both
+ends, a cell without a value says why (``empty_reasons``), and every string that came from
+outside (model ids, file names, server messages) is escaped before it is printed.
+
 The JSON document is a public interface (DESIGN §5, README "JSON output"): keys are only
 ever added, never renamed or removed. Rates and taxes are fractions in JSON (0.12) and
 percentage points in the human formats (+12.0).
@@ -14,8 +19,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.text import Text
+
 from taxcheck import __version__
 from taxcheck.aggregate import Table, TaxCell
+from taxcheck.layout import Column, Grid, print_first_fit, whole, wrapping
+from taxcheck.stats import LOW_N
 
 SIG_STYLE = {"cost": "bold red", "bonus": "bold green", "unclear": "yellow"}
 
@@ -44,15 +53,12 @@ def json_number(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, 6)
 
 
-def pct(x: float) -> str:
-    return "—" if x is None or math.isnan(x) else f"{x * 100:.1f}"
-
-
 def score_text(value: float, low: float, high: float, n: int) -> str:
+    """``5.0% [1.4, 16.5] (40)``: both ends of the interval, never a ± half-width, which
+    near 0 % or 100 % hides how far the interval reaches on the open side."""
     if n == 0 or math.isnan(value):
         return "— (0)"
-    half = (high - low) / 2
-    return f"{value * 100:.1f}% ±{half * 100:.1f} ({n})"
+    return f"{value * 100:.1f}% [{low * 100:.1f}, {high * 100:.1f}] ({n})"
 
 
 def tax_text(t: TaxCell) -> str:
@@ -112,38 +118,249 @@ def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
     return doc
 
 
+# What json.dumps(ensure_ascii=False) leaves raw but a terminal may act on: DEL, the C1
+# controls (U+009B is CSI), line separators and bidi controls. As \\u escapes they decode to
+# the same strings, so the document stays exact and a terminal it is printed on sees text.
+_JSON_RAW = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def json_text(doc: Any) -> str:
+    """A JSON document for stdout or a file: UTF-8 text kept, every control character escaped."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False).translate(_JSON_RAW)
+
+
 def render_json(table: Table, meta: ReportMeta) -> str:
-    return json.dumps(to_document(table, meta), indent=2, ensure_ascii=False, allow_nan=False)
+    return json_text(to_document(table, meta))
+
+
+# --------------------------------------------------------------------------- empty cells
+
+# Why a conditional dimension has no value: its rate is over answers that met a condition.
+_CONDITION_UNMET = {
+    "hedging": "no benign answer complied, so no hedge can be measured",
+    "sycophancy.pressure": "no neutral answer was right, so no flip can be measured",
+    "sycophancy.pushback": "no first answer was right, so no flip can be measured",
+    "pair_accuracy": "no contrast pair has both answers graded",
+}
+# Dimensions computed from other rows' answers: when those are empty too, their reason holds.
+_SOURCES = {"hedging": ("over_refusal", "creative", "dual_use"), "pair_accuracy": ("over_refusal", "harmful_refusal")}
+ALL_FAILED = "every call failed (see failures)"
+NO_COMMON = "no item both models have a value for"
+
+
+def why_empty(dimension: str, n_by_dimension: dict[str, int], failed: int | None) -> str:
+    """Why a model has no value on ``dimension``, from what a table knows.
+
+    ``n_by_dimension`` is the model's n on every row of the table; ``failed`` its calls that
+    failed after retries (None when unknown, as in a diff). The table does not say which
+    dimension a failed call belonged to, so a conditional reason names the failures beside
+    itself rather than guess that they are, or are not, the cause.
+    """
+    if failed and not any(n_by_dimension.values()):
+        return ALL_FAILED
+    present = [s for s in _SOURCES.get(dimension, ()) if s in n_by_dimension]
+    if present and not any(n_by_dimension[s] for s in present):
+        return why_empty(present[0], n_by_dimension, failed)
+    reason = _CONDITION_UNMET.get(dimension)
+    if reason is None:
+        return ALL_FAILED if failed else "no answer was graded"
+    return reason + (f" ({failed} calls of this model failed: see failures)" if failed else "")
+
+
+def empty_reasons(table: Table) -> dict[tuple[str, str, str], str]:
+    """``(dimension, model, "score" | "tax") -> reason`` for every cell without a value.
+
+    An empty tax takes the reason of the candidate's empty score, else the baseline's;
+    when both have values but no unit in common, it says so.
+    """
+    n_of = {m: {r.dimension.name: r.scores[m].n for r in table.rows} for m in table.models}
+    out: dict[tuple[str, str, str], str] = {}
+    for row in table.rows:
+        d = row.dimension.name
+        for m in table.models:
+            if row.scores[m].n == 0:
+                out[(d, m, "score")] = why_empty(d, n_of[m], table.failures.get(m, 0))
+        for m, t in row.tax.items():
+            if t.n == 0:
+                base = (d, table.baseline or "", "score")
+                out[(d, m, "tax")] = out.get((d, m, "score")) or (f"the baseline has no value: {out[base]}" if base in out else NO_COMMON)
+    return out
 
 
 # --------------------------------------------------------------------------- terminal
 
+TITLE = "taxcheck: alignment tax"
+SCORE_HEAD = "score [95% CI] (n)"
+TAX_HEAD = "tax, pp [95% CI]"
 
-def rich_table(table: Table):
-    from rich.table import Table as RichTable
-    from rich.text import Text
 
-    t = RichTable(title="taxcheck: alignment tax", title_justify="left", header_style="bold", show_lines=False)
-    t.add_column("dimension", no_wrap=True)
-    t.add_column("better", no_wrap=True)
-    for m in table.models:
-        t.add_column(m + (" (baseline)" if m == table.baseline else ""), justify="right", no_wrap=True)
-    candidates = [m for m in table.models if m != table.baseline] if table.baseline else []
-    for m in candidates:
-        t.add_column(f"tax {m}", justify="right", no_wrap=True)
+def direction_words(direction: str) -> str:
+    return "lower is better" if direction == "lower" else "higher is better"
+
+
+def candidates_of(table: Table) -> list[str]:
+    return [m for m in table.models if m != table.baseline] if table.baseline else []
+
+
+def model_label(model: str, baseline: str | None, indent: str = "") -> Text:
+    from taxcheck.console import outside_text
+
+    label = Text(indent) + outside_text(model)
+    if model == baseline:
+        label.append(" (baseline)", style="dim")
+    return label
+
+
+def tax_style(t: TaxCell) -> str:
+    return SIG_STYLE[t.significance] if t.n else "dim"
+
+
+class CellNotes:
+    """Lettered notes under the wide table: one per dimension and reason, naming its cells."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, str], str] = {}
+        self.owners: dict[tuple[str, str], list[str]] = {}
+
+    def mark(self, dimension: str, reason: str, owner: str) -> str:
+        k = (dimension, reason)
+        if k not in self.keys:
+            i = len(self.keys)
+            self.keys[k] = "abcdefghijklmnopqrstuvwxyz"[i % 26] + (str(i // 26 + 1) if i >= 26 else "")
+        owners = self.owners.setdefault(k, [])
+        if owner not in owners:
+            owners.append(owner)
+        return self.keys[k]
+
+    def lines(self, every: int) -> list[Text]:
+        from taxcheck.console import printable_line
+
+        out = []
+        for (dim, reason), key in self.keys.items():
+            owners = self.owners[(dim, reason)]
+            who = "every model" if len(owners) >= every else ", ".join(printable_line(o) for o in owners)
+            out.append(Text(f"note {key}) {dim}, {who}: {printable_line(reason)}", style="dim"))
+        return out
+
+
+def _wide_grid(table: Table, reasons: dict[tuple[str, str, str], str]) -> Grid:
+    """The side-by-side table: a column per model's score, then one per candidate's tax."""
+    from taxcheck.console import outside_text
+
+    cands = candidates_of(table)
+    dim_w = max((len(r.dimension.name) for r in table.rows), default=9)
+    cols = [Column("dimension", floor=dim_w), Column("better")]
+    cols += [Column(model_label(m, table.baseline), "right") for m in table.models]
+    cols += [Column(Text("tax ") + outside_text(m), "right") for m in cands]
+    grid = Grid(cols, title=TITLE)
+    notes = CellNotes()
     for row in table.rows:
-        name = Text(row.dimension.name)
+        d = row.dimension.name
+        name = Text(d)
         if row.low_n:
             name.append(" low n", style="dim italic")
-        cells: list[Any] = [name, "↓" if row.dimension.direction == "lower" else "↑"]
+        cells = [wrapping(name), whole("↓" if row.dimension.direction == "lower" else "↑")]
         for m in table.models:
             c = row.scores[m]
-            cells.append(score_text(c.value, c.ci_low, c.ci_high, c.n))
-        for m in candidates:
-            tc = row.tax[m]
-            cells.append(Text(tax_text(tc), style=SIG_STYLE[tc.significance] if tc.n else "dim"))
-        t.add_row(*cells)
-    return t
+            why = reasons.get((d, m, "score"))
+            cells.append(whole(f"— (0) note {notes.mark(d, why, m)}", "dim") if why else whole(score_text(c.value, c.ci_low, c.ci_high, c.n)))
+        for m in cands:
+            t = row.tax[m]
+            why = reasons.get((d, m, "tax"))
+            if why:  # the note of the empty score that explains it, else its own
+                owner = next((o for o in (m, table.baseline) if (d, o, "score") in reasons), None)
+                key = notes.mark(d, reasons[(d, owner, "score")], owner) if owner else notes.mark(d, why, f"tax {m}")
+                cells.append(whole(f"— (0) note {key}", "dim"))
+            else:
+                cells.append(whole(tax_text(t), tax_style(t)))
+        grid.add(*cells)
+    grid.after = notes.lines(every=len(table.models))
+    return grid
+
+
+EMPTY_TEXT = "— (0)"
+
+
+def reason_line(what: str, reason: str, indent: str = "    ") -> Text:
+    """The line under a model's row in the compact layouts that says why a cell is empty."""
+    from taxcheck.console import printable_line
+
+    return Text(f"{indent}{what}: {printable_line(reason)}", style="dim")
+
+
+def _compact_rows(table: Table, reasons: dict[tuple[str, str, str], str]):
+    """Per dimension: its heading line, and per model (label, score, tax or None, reason lines)."""
+    for row in table.rows:
+        d = row.dimension.name
+        head = Text(d, style="bold")
+        head.append(f" · {direction_words(row.dimension.direction)}", style="dim")
+        if row.low_n:
+            head.append(" · low n", style="dim italic")
+        why = {reasons.get((d, m, "score")) for m in table.models}
+        if len(why) == 1 and None not in why:  # no model has a value, for the same reason
+            head.append(f" · {EMPTY_TEXT} for every model: {why.pop()}", style="dim")
+            yield head, []
+            continue
+        models = []
+        for m in table.models:
+            c = row.scores[m]
+            notes = []
+            r = reasons.get((d, m, "score"))
+            if r:
+                score = whole(EMPTY_TEXT, "dim")
+                notes.append(reason_line("no value", r))
+            else:
+                score = whole(score_text(c.value, c.ci_low, c.ci_high, c.n))
+            tax = None
+            if m in row.tax:
+                t = row.tax[m]
+                r_tax = reasons.get((d, m, "tax"))
+                if r_tax:
+                    tax = whole(EMPTY_TEXT, "dim")
+                    if not r:  # an empty tax beside an empty score needs no second reason
+                        notes.append(reason_line("no tax", r_tax))
+                else:
+                    tax = whole(tax_text(t), tax_style(t))
+            models.append((m, score, tax, notes))
+        yield head, models
+
+
+def _grouped_grid(table: Table, reasons: dict[tuple[str, str, str], str]) -> Grid:
+    """A heading per dimension, then a line per model: its score and, for a candidate, its tax."""
+    cands = candidates_of(table)
+    cols = [Column("", floor=16), Column(SCORE_HEAD, "right")] + ([Column(TAX_HEAD, "right")] if cands else [])
+    grid = Grid(cols, title=TITLE, box=None)
+    for head, models in _compact_rows(table, reasons):
+        grid.span(head)
+        for m, score, tax, notes in models:
+            if m == table.baseline:  # the tax column of the baseline's own line says what it is
+                grid.add(wrapping(model_label(m, None, "  ")), score, whole("baseline", "dim"))
+            else:
+                grid.add(wrapping(model_label(m, None, "  ")), score, *([tax] if tax else []))
+            for line in notes:
+                grid.span(line)
+    return grid
+
+
+def _stacked_grid(table: Table, reasons: dict[tuple[str, str, str], str]) -> Grid:
+    """The narrowest layout: two columns, the tax on its own line under the candidate's score."""
+    head = SCORE_HEAD + (" / " + TAX_HEAD if table.baseline else "")
+    grid = Grid([Column("", floor=10), Column(head, "right")], title=TITLE, box=None)
+    for heading, models in _compact_rows(table, reasons):
+        grid.span(heading)
+        for m, score, tax, notes in models:
+            grid.add(wrapping(model_label(m, table.baseline, "  ")), score)
+            if tax is not None:
+                grid.add(wrapping("    tax", "dim"), tax)
+            for line in notes:
+                grid.span(line)
+    return grid
+
+
+def table_grids(table: Table) -> list[Grid]:
+    """The tax table's layouts, widest first; ``print_first_fit`` picks the one that fits."""
+    reasons = empty_reasons(table)
+    return [_wide_grid(table, reasons), _grouped_grid(table, reasons), _stacked_grid(table, reasons)]
 
 
 def footer_lines(table: Table, meta: ReportMeta) -> list[tuple[str, str]]:
@@ -153,7 +370,7 @@ def footer_lines(table: Table, meta: ReportMeta) -> list[tuple[str, str]]:
         lines.append(("dim", "tax in percentage points vs the baseline, 95% paired interval; red: a confident cost, green: a confident bonus, yellow: not distinguishable from 0"))
     low = [r.dimension.name for r in table.rows if r.low_n]
     if low:
-        lines.append(("yellow", f"low n (< 30 items): {', '.join(low)}"))
+        lines.append(("yellow", f"low n (< {LOW_N} items, or paired items for a tax): {', '.join(low)}"))
     failed = {m: n for m, n in table.failures.items() if n}
     if failed:
         lines.append(("red", "failed after retries (excluded from n): " + ", ".join(f"{m} {n}" for m, n in failed.items())))
@@ -187,27 +404,35 @@ def gate_lines(gates: list[Gate], what: str = "") -> list[tuple[str, str]]:
 
 
 def print_table(table: Table, meta: ReportMeta, console) -> None:
-    from rich.text import Text
+    """The table in the widest layout that fits the console, then the footer lines."""
+    from taxcheck.console import outside_text
 
-    console.print(rich_table(table))
+    print_first_fit(console, table_grids(table))
     for style, text in footer_lines(table, meta):
-        console.print(Text(text, style=style))
+        console.print(outside_text(text, style))
 
 
 # --------------------------------------------------------------------------- markdown / csv
 
 
 def render_markdown(table: Table, meta: ReportMeta) -> str:
-    candidates = [m for m in table.models if m != table.baseline] if table.baseline else []
+    candidates = candidates_of(table)
     head = ["dimension", "better"] + [m + (" (baseline)" if m == table.baseline else "") for m in table.models]
     head += [f"tax {m}" for m in candidates]
     out = ["| " + " | ".join(md_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
     mark = {"cost": " 🔴 cost", "bonus": " 🟢 bonus", "unclear": ""}
+    reasons = empty_reasons(table)
     for row in table.rows:
-        cells = [row.dimension.name + (" *(low n)*" if row.low_n else ""), "lower" if row.dimension.direction == "lower" else "higher"]
-        cells += [score_text(c.value, c.ci_low, c.ci_high, c.n) for c in (row.scores[m] for m in table.models)]
+        d = row.dimension.name
+        cells = [d + (" *(low n)*" if row.low_n else ""), "lower" if row.dimension.direction == "lower" else "higher"]
+        for m in table.models:
+            c, why = row.scores[m], reasons.get((d, m, "score"))
+            cells.append(f"— (0): {why}" if why else score_text(c.value, c.ci_low, c.ci_high, c.n))
         for m in candidates:
-            tc = row.tax[m]
+            tc, why = row.tax[m], reasons.get((d, m, "tax"))
+            if why:
+                cells.append("—" if (d, m, "score") in reasons else f"— (0): {why}")
+                continue
             text = tax_text(tc)
             cells.append((f"**{text}**" if tc.significance != "unclear" else text) + mark[tc.significance])
         out.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
@@ -218,19 +443,40 @@ def render_markdown(table: Table, meta: ReportMeta) -> str:
 
 
 def md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """One Markdown table cell or list item: control characters escaped, ``|`` and newlines too."""
+    from taxcheck.console import printable_line
+
+    return printable_line(text).replace("|", "\\|")
+
+
+# A cell starting with one of these is run as a formula by spreadsheet programs (=HYPERLINK,
+# =cmd|..., +, -, @) or shifts a formula in (tab, carriage return).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    """A text cell of outside origin, safe to open in a spreadsheet: ``'=cmd`` for ``=cmd``.
+
+    Only text columns go through here; numbers (a tax of -0.12) are written as numbers.
+    Control characters are escaped as in a terminal, because a CSV on stdout may be one.
+    """
+    from taxcheck.console import printable_line
+
+    return ("'" if value.startswith(_FORMULA_START) else "") + printable_line(value)
 
 
 def render_csv(table: Table, meta: ReportMeta) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["dimension", "direction", "model", "baseline", "value", "n", "ci_low", "ci_high", "tax", "tax_n", "tax_ci_low", "tax_ci_high", "p_value", "significance", "low_n"])
+    base = csv_text(table.baseline or "")
     for row in table.rows:
+        dim, direction = csv_text(row.dimension.name), csv_text(row.dimension.direction)
         for m in table.models:
             c = row.scores[m]
             t = row.tax.get(m)
             w.writerow(
-                [row.dimension.name, row.dimension.direction, m, table.baseline or "", _csvnum(c.value), c.n, _csvnum(c.ci_low), _csvnum(c.ci_high)]
+                [dim, direction, csv_text(m), base, _csvnum(c.value), c.n, _csvnum(c.ci_low), _csvnum(c.ci_high)]
                 + ([_csvnum(t.value), t.n, _csvnum(t.ci_low), _csvnum(t.ci_high), _csvnum(t.p_value), t.significance] if t else ["", "", "", "", "", ""])
                 + [str(row.low_n).lower()]
             )

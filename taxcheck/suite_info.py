@@ -41,41 +41,39 @@ def builtin_summary(name: str) -> tuple[int, int, set[str]]:
 
 
 def print_suite_list(models: int = 1) -> None:
-    from rich.table import Table
+    from taxcheck.console import printable_line
+    from taxcheck.layout import Column, Grid, print_first_fit, whole, wrapping
+    from taxcheck.layout import stacked as stacked_grid
 
-    t = Table(title=f"built-in suites ({prompts_dir() / 'suites'})", title_justify="left")
-    for col in ("suite", "items", "calls per model", f"calls for {models} model(s)", "dimensions fed"):
-        t.add_column(col, justify="left" if col in ("suite", "dimensions fed") else "right")
+    cols = [Column("suite"), Column("items", "right"), Column("calls per model", "right"),
+            Column(f"calls for {models} model(s)", "right"), Column("dimensions fed", "right")]
+    grid = Grid(cols, title=f"built-in suites ({printable_line(prompts_dir() / 'suites')})")
     for name in builtin_suite_names():
         n_items, calls, fed = builtin_summary(name)
-        t.add_row(name, str(n_items), str(calls), str(calls * models), f"{len(fed)}/{len(DIMENSION_NAMES)}")
-    stdout_console(width=160).print(t)
+        grid.add(wrapping(printable_line(name)), whole(str(n_items)), whole(str(calls)), whole(str(calls * models)), whole(f"{len(fed)}/{len(DIMENSION_NAMES)}"))
+    print_first_fit(stdout_console(width=160), [grid, stacked_grid(grid)])
 
 
 def print_suite_detail(name: str, examples: int = 3) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
+    from taxcheck.console import outside_text
+    from taxcheck.layout import Column, Grid, print_first_fit, whole, wrapping
     from taxcheck.suite import resolve_suite
 
     suite = resolve_suite(name)
     console = stdout_console(width=160)
-    console.print(Text(f"{suite.name}: {len(suite.items)} items, {calls_per_model(suite)} calls per model, sha256 {suite.sha256[:12]}"))
+    console.print(outside_text(f"{suite.name}: {len(suite.items)} items, {calls_per_model(suite)} calls per model, sha256 {suite.sha256[:12]}"))
     by_cat = Counter(i.category for i in suite.items)
     by_type = Counter((i.category, i.type or "-") for i in suite.items)
-    t = Table(title_justify="left")
-    t.add_column("category")
-    t.add_column("type")
-    t.add_column("items", justify="right")
+    grid = Grid([Column("category"), Column("type"), Column("items", "right")])
     for cat, n in sorted(by_cat.items()):
-        t.add_row(Text(cat, style="bold"), "(all)", str(n))
+        grid.add(wrapping(outside_text(cat, "bold")), wrapping("(all)"), whole(str(n)))
         for (c, typ), m in sorted(by_type.items()):
             if c == cat and typ != "-":
-                t.add_row("", Text(typ), str(m))
-    console.print(t)
+                grid.add(wrapping(""), wrapping(outside_text(typ)), whole(str(m)))
+    print_first_fit(console, [grid])
     rng = random.Random(0)
     for item in rng.sample(list(suite.items), min(examples, len(suite.items))):
         text = item.text_of_prompt().replace("\n", " ")
-        line = Text(item.id, style="dim")
-        line.append(f" ({item.category}, expect {item.expect}): {text[:160]}{'…' if len(text) > 160 else ''}")
+        line = outside_text(item.id, "dim")
+        line.append_text(outside_text(f" ({item.category}, expect {item.expect}): {text[:160]}{'…' if len(text) > 160 else ''}"))
         console.print(line)
