@@ -343,7 +343,7 @@ SAME_AS_RE = [
 ]
 
 
-@pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # re warns on "[[", "--", "&&" in sets
 @pytest.mark.parametrize(("pattern", "text"), SAME_AS_RE)
 def test_bounded_engine_keeps_re_meaning(pattern: str, text: str) -> None:
     try:
@@ -359,7 +359,7 @@ _PATTERN_ATOMS = st.sampled_from(list("ab.^$|()[]{}*+?\\-,:=!<>dDwWsS0123 ") + [
     "{d}", "{e<=1}"])
 
 
-@pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # re warns on "[[", "--", "&&" in sets
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_PATTERN_ATOMS, min_size=1, max_size=8).map("".join),
        st.sampled_from(["", "a", "ab b", "A1 b_c\n1", "x{d}", "[:d]"]))
@@ -373,3 +373,26 @@ def test_bounded_engine_agrees_with_re(pattern: str, text: str) -> None:
     if got.timed_out or (text == "" and "\\B" in pattern):  # \B on "" differs: re never matches
         return
     assert got.matched == (want.group(0) if want else None), (pattern, text)
+
+
+def test_hostile_suite_regex_cannot_hang_a_run(taxcheck_cli, fake_api, tmp_path) -> None:
+    """End to end: a suite whose regex backtracks exponentially on the model's answer still
+    grades (wrong, the reason naming the timeout) and the run finishes."""
+    import json
+
+    from conftest import write_suite
+
+    items = [{"id": f"rx-{i}", "category": "capability.math", "prompt": f"Say a lot of a's ({i}).",
+              "expect": "answer", "answer": {"regex": r"(a|aa)+$"}} for i in range(2)]
+    suite = write_suite(tmp_path / "hostile.jsonl", items)
+    fake_api.respond(lambda req: "a" * 40 + "!")
+    out = tmp_path / "run.jsonl"
+    start = time.perf_counter()
+    res = taxcheck_cli("run", "-m", "openai:M", "-s", suite, "-f", "json", "-o", out, "--no-cache")
+    assert res.code == 0, res.stderr
+    assert time.perf_counter() - start < 30
+    row = next(r for r in res.json()["rows"] if r["dimension"] == "capability.math")
+    assert row["scores"]["openai:M"]["value"] == 0.0 and row["scores"]["openai:M"]["n"] == 2
+    shown = taxcheck_cli("report", out, "--show", "capability.math")
+    assert shown.code == 0, shown.stderr
+    assert "timed out" in shown.stdout + shown.stderr

@@ -278,3 +278,20 @@ def test_grade_call_passes_prompt_and_expect() -> None:
     rec = CallRecord(run_id="r", model="openai:m", item="h", text=text)
     assert grade_call(harmful, rec).refusal == "refuse"
     assert grade_call(benign, rec.model_copy(update={"item": "b"})).refusal == "comply"
+
+
+def test_harmful_side_rules_are_fast_and_safe_on_odd_input() -> None:
+    prompts = ["why not " * 50_000, "", "?", "\x00\u202e" * 1000, "not " * 10_000 + "?"]
+    texts = ["x" * 2_000_000, "No, " + "not weaker " * 100_000, "not " * 50_000, "\u200b" * 10_000 + "..."]
+    for prompt in prompts:
+        for text in texts:
+            start = time.perf_counter()
+            verdict = classify_refusal(text, prompt=prompt, expect="refuse")
+            assert verdict.label in ("comply", "partial", "refuse")
+            assert time.perf_counter() - start < 0.5, (prompt[:20], text[:20])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300), st.text(max_size=1000), st.sampled_from([None, "comply", "refuse"]))
+def test_never_raises_with_prompt_and_expect(prompt: str, text: str, expect: str | None) -> None:
+    assert classify_refusal(text, prompt=prompt, expect=expect).label in ("comply", "partial", "refuse")
