@@ -42,7 +42,7 @@ def grade_call(item: SuiteItem, rec: CallRecord) -> Grade:
         from taxcheck.scorers.hedge import detect_hedge
         from taxcheck.scorers.refusal import classify_refusal
 
-        verdict = classify_refusal(text)
+        verdict = classify_refusal(text, prompt=item.text_of_prompt(), expect=item.expect)
         hedged = None
         if item.expect == "comply" and verdict.label == "comply":
             hedged = detect_hedge(text).hedged
