@@ -67,7 +67,7 @@ def stderr_console() -> Console:
 
 
 def say(console: Console, label: str, style: str, message: str) -> None:
-    """``label: message`` with the label styled and the message printed verbatim."""
+    """``label: message`` on one line: the label styled, the message escaped (it may carry outside text)."""
     line = Text(f"{label}: ", style=style)
-    line.append(printable(message))
+    line.append(printable_line(message))
     console.print(line, soft_wrap=True)
