@@ -84,4 +84,8 @@ def print_dry_run(plan, cache: Cache, out: Path, prices=()) -> None:
     console = stdout_console(width=160)
     console.print(t)
     console.print(f"total estimated cost: {'unknown (no price for some model)' if total_cost is None else f'${total_cost:.4f}'}", highlight=False)
+    from taxcheck.sampling import category_counts
+
+    counts = category_counts(plan.items)
+    console.print(f"items per category ({len(plan.items)} in all): " + ", ".join(f"{c} {n}" for c, n in counts.items()), highlight=False, soft_wrap=True)
     console.print(f"run file would be: {out}", highlight=False)
