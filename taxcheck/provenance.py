@@ -76,9 +76,11 @@ def failure_cause(reason: str) -> str:
     """A short cause for an unscored verdict's reason, e.g. ``unreachable (cannot reach ...)``."""
     m = _FAILED.match(reason)
     if m:
-        kind = m.group("kind") or ""
+        kind, detail = m.group("kind") or "", m.group("detail").strip()
         name = _CAUSES.get(kind) or (f"HTTP {kind[5:]}" if kind.startswith("http_") else "call failed")
-        return f"{name} ({m.group('detail').strip()})"
+        if kind == "connection" and "ConnectError" not in detail:
+            name = "connection lost"  # it answered, then dropped (reset, closed mid-reply)
+        return f"{name} ({detail})"
     if reason.startswith("unscored:"):
         why = reason[len("unscored:"):].replace("(asked twice)", "").strip()
         return f"never answered in the required form ({why}, asked twice)"

@@ -464,3 +464,22 @@ def test_missing_judge_verdicts_are_named_in_the_footer(env: Path, fake_api: Fak
     assert "`taxcheck regrade run.jsonl --judge openai:J` asks again for the 3" in footer
     assert "verdicts by grader (--grader auto): over_refusal" in footer
     assert table.stderr.count("3 never asked") == 1
+
+
+@pytest.mark.parametrize(
+    "reason, cause",
+    [
+        ("judge call failed (connection): cannot reach http://h/v1 (ConnectError)", "unreachable (cannot reach http://h/v1 (ConnectError))"),
+        ("judge call failed (connection): cannot reach http://h/v1 (ReadError)", "connection lost (cannot reach http://h/v1 (ReadError))"),
+        ("judge call failed (auth): 401 from http://h/v1: the key was refused; check OPENAI_API_KEY",
+         "key refused (401 from http://h/v1: the key was refused; check OPENAI_API_KEY)"),
+        ("judge call failed (http_503): 503 from http://h/v1: busy", "HTTP 503 (503 from http://h/v1: busy)"),
+        ("judge call failed (timeout): no response within 60 s", "timed out (no response within 60 s)"),
+        ("judge call failed: an older run file's reason", "call failed (an older run file's reason)"),
+        ("unscored: no JSON object in the verdict (asked twice)", "never answered in the required form (no JSON object in the verdict, asked twice)"),
+    ],
+)
+def test_failure_causes_are_named(reason, cause):
+    from taxcheck.provenance import failure_cause
+
+    assert failure_cause(reason) == cause
