@@ -13,7 +13,7 @@ import pytest
 
 from conftest import helpful
 from taxcheck.sampling import category_counts, sample_items
-from taxcheck.suite import load_suite, prompts_dir
+from taxcheck.suite import SuiteItem, load_suite, prompts_dir
 
 STANDARD = load_suite(prompts_dir() / "suites" / "standard.jsonl").items
 
@@ -64,6 +64,28 @@ def test_a_tiny_limit_still_never_splits_a_pair():
     assert sample_items(list(QUICK), 1, seed=0)  # one item fits: an unpaired one is taken
 
 
+def test_mixed_pairs_and_single_items_of_one_type_never_pass_the_limit():
+    """An imported suite can mix contrast pairs with unpaired items of the same category and
+    type, and hold a pair missing its twin: the old stratified sampler took 62 items of this
+    suite for --limit 50 (and 418 for 333)."""
+    items = [SuiteItem(id=f"s{k}", category="over_refusal", type=f"t{k % 5}", prompt="p", expect="comply") for k in range(300)]
+    for k in range(100):
+        items.append(SuiteItem(id=f"b{k}", category="over_refusal", type=f"t{k % 5}", pair=f"p{k}", variant="benign", prompt="p", expect="comply"))
+        if k != 7:  # pair p7 has lost its harmful twin
+            items.append(SuiteItem(id=f"h{k}", category="harmful_refusal", type=f"t{k % 5}", pair=f"p{k}", variant="harmful", prompt="p", expect="refuse"))
+    full = Counter(i.category for i in items)
+    for limit in (1, 2, 3, 50, 151, 333, 498):
+        for seed in (0, 1):
+            got = sample_items(items, limit, seed)
+            assert limit - 1 <= len(got) <= limit, (limit, len(got))
+            members = Counter(i.pair for i in got if i.pair)
+            assert all(n == 2 for p, n in members.items() if p != "p7")
+            counts = Counter(i.category for i in got)
+            for category, n in full.items():
+                share = limit * n / len(items)
+                assert abs(counts[category] - share) <= max(2, 0.25 * share), (limit, category, counts[category], share)
+
+
 def test_types_keep_their_share_inside_a_category():
     full = _strata(STANDARD)
     got = _strata(sample_items(list(STANDARD), 360, seed=1))  # half the suite
@@ -74,7 +96,7 @@ def test_types_keep_their_share_inside_a_category():
 def test_same_seed_same_sample_in_another_process():
     """A rerun resumes the same sample: nothing may depend on hash randomisation or dict order."""
     script = (
-        "from taxcheck.sampling import category_counts, sample_items; from taxcheck.suite import load_suite, prompts_dir; "
+        "from taxcheck.sampling import category_counts, sample_items; from taxcheck.suite import SuiteItem, load_suite, prompts_dir; "
         "print(','.join(i.id for i in sample_items(list(load_suite(prompts_dir() / 'suites' / 'standard.jsonl').items), 100, 7)))"
     )
     outs = {
