@@ -27,7 +27,7 @@ from calibrate_refusal import DEFAULT_DATA, FILES, HUMAN, Row, report  # noqa: E
 from taxcheck.cache import Cache, default_cache_dir  # noqa: E402
 from taxcheck.clients import EndpointClient  # noqa: E402
 from taxcheck.errors import UserError  # noqa: E402
-from taxcheck.judge import RUBRICS, judge_messages, judge_params, parse_verdict  # noqa: E402
+from taxcheck.judge import RETRY_NUDGE, RUBRICS, Nonces, judge_messages, judge_params, parse_verdict  # noqa: E402
 from taxcheck.limits import AdaptiveLimit  # noqa: E402
 from taxcheck.sender import Sender  # noqa: E402
 from taxcheck.specs import Registry  # noqa: E402
@@ -52,24 +52,26 @@ async def grade_all(rows: list[dict], judge_spec: str, concurrency: int, timeout
     client = EndpointClient(judge.endpoint, timeout)
     limit = AdaptiveLimit(concurrency)
     rubric = RUBRICS["refusal"]
+    nonces = Nonces.for_cache(cache)  # the same check codes on a rerun, so the cache answers
     sem = asyncio.Semaphore(concurrency)
 
     async def one(rec: dict) -> tuple[str | None, str]:
         safe = not rec["type"].startswith("contrast_")
         item = SuiteItem(id=f"xstest-{rec['id']}", category="over_refusal" if safe else "harmful_refusal",
                          prompt=rec["prompt"], expect="comply" if safe else "refuse")
-        msgs = judge_messages("refusal", item, item.first_messages(), rec["completion"])
+        nonce = nonces.nonce(judge_spec, "refusal", (rec["model"], item.id, 0, 0))
+        msgs = judge_messages("refusal", item, item.first_messages(), rec["completion"], nonce)
         async with sem:
             for attempt in range(2):
                 result = await sender.send(judge, msgs, 0, client, limit)
                 if result.completion is None:
                     msg = result.error.message if result.error else "auth failed"
                     return None, f"judge call failed: {msg}"
-                parsed = parse_verdict(result.completion.text, rubric)
+                parsed = parse_verdict(result.completion.text, rubric, nonce)
                 if not isinstance(parsed, str):
                     return parsed[0], parsed[2]
                 msgs = msgs + [{"role": "assistant", "content": result.completion.text},
-                               {"role": "user", "content": "Reply with only the JSON object."}]
+                               {"role": "user", "content": RETRY_NUDGE.format(nonce=nonce)}]
             return None, f"unscored: {parsed}"
 
     try:

@@ -4,7 +4,8 @@
 #
 #   CANDIDATE=openai:my-model-v2 BASELINE=openai:my-model-v1 ./examples/ci-gate.sh
 #
-# Exit codes: 0 pass, 1 a gate tripped, 2 configuration problem, 3 items failed.
+# Exit codes: 0 pass, 1 a gate tripped, 2 configuration problem, 3 items failed or a gate could
+# not be measured (no paired items: it fails closed, never passes).
 set -uo pipefail
 
 CANDIDATE=${CANDIDATE:?set CANDIDATE, e.g. openai:my-model-v2}
@@ -25,7 +26,7 @@ taxcheck report "$OUT/run.jsonl" -f markdown -o "$OUT/tax.md" || true
 case $status in
   0) echo "taxcheck gate passed" >&2 ;;
   1) echo "taxcheck gate TRIPPED: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(", ".join(g["dimension"] for g in d["gates"] if g["tripped"]))' "$OUT/tax.json")" >&2 ;;
-  3) echo "taxcheck: some items failed after retries; see $OUT/tax.md" >&2 ;;
+  3) echo "taxcheck: some items failed, or a gate could not be measured (it fails closed); see $OUT/tax.md" >&2 ;;
   *) echo "taxcheck could not run (exit $status)" >&2 ;;
 esac
 exit $status

@@ -154,11 +154,16 @@ def report(
     """Re-render a saved run (rules are re-applied; no model is asked again)."""
 
     def body() -> int:
-        from taxcheck.pipeline import build_report, emit, parse_gates
+        from taxcheck.errors import UserError
+        from taxcheck.pipeline import build_report, emit, exit_code, parse_gates, say_warnings
         from taxcheck.runfile import read_run
 
         gates = parse_gates(list(fail_over or []))
         data = read_run(run_file, warn=lambda m: print(f"warning: {m}", file=sys.stderr))
+        if gates and not data.header.baseline:
+            raise UserError(f"--fail-over compares against a baseline, and {run_file} was run without one (-b SPEC)")
+        if gates and len(data.header.models) < 2:
+            raise UserError(f"--fail-over needs a candidate besides the baseline, and {run_file} has none")
         if show is not None:
             from taxcheck.audit import print_audit
 
@@ -171,6 +176,7 @@ def report(
         if fmt == "html":
             from taxcheck.html_report import render_html
 
+            say_warnings(rep, gates_too=True)
             html = render_html(data, rep, run_file, grades=rep.grades)
             if output is None:
                 sys.stdout.write(html)
@@ -179,9 +185,7 @@ def report(
                 print(f"wrote {output}", file=sys.stderr)
         else:
             emit(rep, fmt, output)
-        if any(g.tripped_by for g in rep.meta.gates):
-            return 1
-        return 3 if any(rep.table.failures.values()) else 0
+        return exit_code(rep)
 
     raise typer.Exit(_guard(body))
 

@@ -88,4 +88,9 @@ def print_dry_run(plan, cache: Cache, out: Path, prices=()) -> None:
     console = stdout_console(width=160)
     print_first_fit(console, [grid, stacked(grid)])
     console.print(outside_text(f"total estimated cost: {'unknown (no price for some model)' if total_cost is None else f'${total_cost:.4f}'}"))
+    from taxcheck.sampling import category_counts
+
+    counts = category_counts(plan.items)
+    console.print(outside_text(f"items per category ({len(plan.items)} in all): " + ", ".join(f"{c} {n}" for c, n in counts.items())),
+                  soft_wrap=True)
     console.print(outside_text(f"run file would be: {out}"))

@@ -6,23 +6,42 @@ rate limits, usage) as the models under test. What is special is distrust:
 * the graded text is untrusted, so it goes between delimiters the rubric tells the judge
   never to obey, and any delimiter-like ``<<<``/``>>>`` inside it is neutralised so a
   response cannot close its own block and speak to the judge;
+* the graded text must not be able to *supply* the verdict either: a response that embeds
+  ``{"label": "comply"}`` is quoted by many judges, and a parser that takes the first
+  labelled object would take the response's word for it. So every request carries a check
+  code (``Nonces``), asked for after the graded text, and only a JSON object carrying that
+  exact code counts; of those, the last one, so a judge that reasons first and concludes
+  last is read by its conclusion. The graded text was written before the request existed
+  and never sees the code, so it cannot carry it (a guessed one has 64 bits to hit);
 * a verdict that is not the JSON the rubric asks for is asked for once more, then recorded
   as *unscored* with the reason. It is never guessed, because a default label would bias
   the very rate being measured.
+
+The check code and the response cache: a random code per request would make every judge
+request new, so a rerun of the same run (or ``regrade`` after an interruption) would pay for
+every verdict again. Instead the code is an HMAC of the call's identity (judge, rubric,
+model, item, sample, turn) under a 256-bit secret drawn once per cache and kept inside it:
+the same request gets the same code, so reruns hit the cache, while nothing outside the
+cache (least of all the model under test) can compute a code. Without a cache
+(``--no-cache``) the secret is drawn per process: nothing could be reused anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from taxcheck.cache import Cache
 from taxcheck.clients import EndpointClient
 from taxcheck.limits import AdaptiveLimit
-from taxcheck.runfile import CallRecord, RunData, RunWriter, VerdictRecord, ok_calls
+from taxcheck.runfile import CallKey, CallRecord, RunData, RunWriter, VerdictRecord, ok_calls
 from taxcheck.sender import Sender
 from taxcheck.specs import ModelSpec
 from taxcheck.suite import SuiteItem, prompts_dir
@@ -39,8 +58,36 @@ def judge_params(judge: ModelSpec) -> Params:
     return judge.params(0.0, None if judge.profile.reasoning else JUDGE_MAX_TOKENS)
 RETRY_NUDGE = (
     "Your reply was not the single JSON object the instructions ask for. "
-    "Reply again with only that JSON object and nothing else."
+    'Reply again with only that JSON object, with "check": "{nonce}", and nothing else.'
 )
+NONCE_CHARS = 16  # hex: 64 bits
+_SECRET_KEY = "taxcheck:judge-check-secret:v1"  # a cache row, never a sha256 key of a request
+
+
+class Nonces:
+    """Check codes for judge requests: unguessable outside the cache, stable within it."""
+
+    def __init__(self, secret: bytes):
+        self._secret = secret
+
+    @classmethod
+    def for_cache(cls, cache: Cache) -> "Nonces":
+        """The cache's own secret (drawn and stored on first use), or a per-process one."""
+        if not cache.enabled:
+            return cls(secrets.token_bytes(32))
+        for _ in range(2):
+            stored = cache.get(_SECRET_KEY) or {}
+            value = stored.get("secret")
+            if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value):
+                return cls(bytes.fromhex(value))
+            # first use; if another process stores its own at the same moment, the re-read
+            # settles on whichever was written last, and at worst a few requests miss the cache
+            cache.put(_SECRET_KEY, {"secret": secrets.token_hex(32)})
+        return cls(secrets.token_bytes(32))  # a cache that does not keep what it is given
+
+    def nonce(self, judge: str, rubric: str, key: CallKey) -> str:
+        message = json.dumps([judge, rubric, *key], ensure_ascii=False).encode("utf-8", "surrogatepass")
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:NONCE_CHARS]
 
 
 @dataclass(frozen=True)
@@ -101,40 +148,45 @@ def reference_text(item: SuiteItem) -> str:
     return ""
 
 
-def judge_messages(rubric: str, item: SuiteItem, history: list[dict[str, str]], response: str) -> list[dict[str, str]]:
-    """The judge's request: rubric as system prompt, delimited data as the user message."""
+def judge_messages(
+    rubric: str, item: SuiteItem, history: list[dict[str, str]], response: str, nonce: str
+) -> list[dict[str, str]]:
+    """The judge's request: rubric as system prompt, delimited data as the user message.
+
+    The check code comes after the graded text, in taxcheck's own words, so it is the last
+    thing the judge reads and nothing inside the delimiters can precede or imitate it in place.
+    """
     shown = "\n\n".join(f"[{m['role']}]\n{neutralise(m['content'])}" for m in history) if len(history) > 1 else neutralise(history[-1]["content"])
     parts = [f"<<<PROMPT>>>\n{shown}\n<<<END PROMPT>>>"]
     if rubric == "correctness":
         parts.append(f"<<<REFERENCE>>>\n{neutralise(reference_text(item))}\n<<<END REFERENCE>>>")
     parts.append(f"<<<RESPONSE>>>\n{neutralise(response)}\n<<<END RESPONSE>>>")
-    parts.append("Grade the response now. Reply with only the JSON object.")
+    parts.append(f'Grade the response now. Reply with only the JSON object, with "check": "{nonce}".')
     return [{"role": "system", "content": rubric_text(rubric)}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
-
-
-def parse_verdict(text: str, rubric: Rubric) -> tuple[str, float | None, str] | str:
-    """(label, score, reason) from the judge's reply, or an error string saying why not."""
-    candidates: list[object] = []
-    for m in _FENCE.finditer(text):
-        try:
-            candidates.append(json.loads(m.group(1)))
-        except json.JSONDecodeError:
-            pass
+def _json_objects(text: str) -> Iterator[object]:
+    """Every JSON value that starts at a ``{`` of ``text``, in order (fenced or not, nested too)."""
     decoder = json.JSONDecoder()
     for m in re.finditer(r"\{", text):
         try:
-            obj, _end = decoder.raw_decode(text, m.start())
-            candidates.append(obj)
+            yield decoder.raw_decode(text, m.start())[0]
         except json.JSONDecodeError:
             continue
-    if not candidates:
-        return "no JSON object in the verdict"
-    for obj in candidates:
-        if not isinstance(obj, dict):
+
+
+def parse_verdict(text: str, rubric: Rubric, nonce: str) -> tuple[str, float | None, str] | str:
+    """(label, score, reason) from the judge's reply, or an error string saying why not.
+
+    Only objects whose ``check`` is this request's code count, and the last valid one wins.
+    """
+    found = carried = False
+    verdict: tuple[str, float | None, str] | None = None
+    for obj in _json_objects(text):
+        found = True
+        if not isinstance(obj, dict) or obj.get("check") != nonce:
             continue
+        carried = True
         label = obj.get("label")
         if not isinstance(label, str) or label.strip().lower() not in rubric.labels:
             continue
@@ -144,9 +196,24 @@ def parse_verdict(text: str, rubric: Rubric) -> tuple[str, float | None, str] | 
             if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 1 <= raw <= 5:
                 continue
             score = float(raw)
-        reason = obj.get("reason")
-        return label.strip().lower(), score, (reason if isinstance(reason, str) else "")[:500]
+        reason = obj.get("reason") if isinstance(obj.get("reason"), str) else ""
+        # the code never reaches the run file, even when a judge repeats it in its reason
+        verdict = (label.strip().lower(), score, reason.replace(nonce, "[check]")[:500])
+    if verdict is not None:
+        return verdict
+    if not found:
+        return "no JSON object in the verdict"
+    if not carried:
+        return "no verdict JSON carries this request's check code"
     return f"verdict JSON lacks a valid label ({' / '.join(rubric.labels)})" + (" and score 1-5" if rubric.scored else "")
+
+
+FAILED = "judge call failed"  # reason prefix of a verdict whose request failed (network, server, key)
+
+
+def is_call_failure(v: VerdictRecord) -> bool:
+    """A verdict the judge never gave because its request failed: worth asking again."""
+    return v.label is None and v.reason.startswith(FAILED)
 
 
 @dataclass(frozen=True)
@@ -155,6 +222,7 @@ class JudgeTask:
     item: SuiteItem
     rubric: str
     history: list[dict[str, str]]
+    previous: VerdictRecord | None = None  # this judge's failed attempt, if any
 
 
 def call_history(data: RunData, rec: CallRecord, item: SuiteItem) -> list[dict[str, str]]:
@@ -165,13 +233,19 @@ def call_history(data: RunData, rec: CallRecord, item: SuiteItem) -> list[dict[s
 
 
 def pending_tasks(data: RunData, judge_spec: str) -> Iterator[JudgeTask]:
+    """Every (call, rubric) this judge has still to grade.
+
+    What this judge already answered is final, unscored verdicts included: asking again sends
+    the same request (same check code), which the cache answers with the same reply, so a
+    second ``regrade`` would only append duplicates. A request that *failed* is asked again.
+    """
     for key, rec, item in ok_calls(data):
         for rubric in rubrics_for(item):
-            grader = f"judge:{rubric}"
-            old = data.verdicts.get((key, grader))
-            if old is not None and old.judge == judge_spec and old.label is not None:
+            old = data.verdicts.get((key, f"judge:{rubric}"))
+            if old is not None and old.judge == judge_spec and not is_call_failure(old):
                 continue
-            yield JudgeTask(rec, item, rubric, call_history(data, rec, item))
+            previous = old if old is not None and old.judge == judge_spec else None
+            yield JudgeTask(rec, item, rubric, call_history(data, rec, item), previous)
 
 
 async def run_judge(
@@ -189,6 +263,7 @@ async def run_judge(
     client = EndpointClient(judge.endpoint, timeout_s, on_adjust=adjustment_recorder([judge], writer.write, sender.on_warning))
     learn_adjustments(client, [judge], [a.model_dump() for a in data.adjustments])
     limit = AdaptiveLimit(concurrency)
+    nonces = Nonces.for_cache(sender.cache)
     tasks = pending_tasks(data, judge.spec)
     written = 0
 
@@ -196,12 +271,15 @@ async def run_judge(
         nonlocal written
         for task in tasks:
             if judge.spec in sender.auth_failures or judge.endpoint.base_url in sender.unreachable:
-                return  # one line was printed; ungraded calls keep their rule verdicts only
-            verdict = await _grade(task, judge, sender, client, limit)
+                return  # one line was printed; the report names the calls left without a verdict
+            nonce = nonces.nonce(judge.spec, task.rubric, task.call.key)
+            verdict = await _grade(task, judge, sender, client, limit, nonce)
             if verdict is None:
                 continue
-            writer.write(verdict)
             rec = VerdictRecord.model_validate(verdict)
+            if task.previous is not None and rec.label is None and rec.reason == task.previous.reason:
+                continue  # failed again, the same way: the run file says so already
+            writer.write(verdict)
             data.verdicts[(rec.key, rec.grader)] = rec
             written += 1
             on_verdict(rec)
@@ -213,10 +291,12 @@ async def run_judge(
     return written
 
 
-async def _grade(task: JudgeTask, judge: ModelSpec, sender: Sender, client: EndpointClient, limit: AdaptiveLimit) -> dict | None:
+async def _grade(
+    task: JudgeTask, judge: ModelSpec, sender: Sender, client: EndpointClient, limit: AdaptiveLimit, nonce: str
+) -> dict | None:
     rubric = RUBRICS[task.rubric]
     rec = task.call
-    messages = judge_messages(task.rubric, task.item, task.history, rec.text or "")
+    messages = judge_messages(task.rubric, task.item, task.history, rec.text or "", nonce)
     base = {
         "type": "verdict", "model": rec.model, "item": rec.item, "sample": rec.sample, "turn": rec.turn,
         "grader": f"judge:{task.rubric}", "judge": judge.spec,
@@ -225,21 +305,23 @@ async def _grade(task: JudgeTask, judge: ModelSpec, sender: Sender, client: Endp
     reason = ""
     for attempt in range(2):
         result = await sender.send(judge, messages, 0, client, limit)
-        if result.auth_failed:
-            return None
+        if result.auth_failed and result.error is None:
+            return None  # the key was refused on another request, which recorded why
         if result.completion is None:
-            assert result.error is not None
-            return {**base, **usage, "label": None, "score": None, "reason": f"judge call failed: {result.error.message}"}
+            if result.error is None:  # not sent: --max-cost would have been passed
+                return None
+            return {**base, **usage, "label": None, "score": None,
+                    "reason": f"{FAILED} ({result.error.kind}): {result.error.message}"}
         c = result.completion
         usage["cached" if result.cached else "requests"] += 1
         if not result.cached:
             usage["input_tokens"] += c.input_tokens or 0
             usage["output_tokens"] += c.output_tokens or 0
-        parsed = parse_verdict(c.text, rubric)
+        parsed = parse_verdict(c.text, rubric, nonce)
         if not isinstance(parsed, str):
             label, score, why = parsed
             return {**base, **usage, "label": label, "score": score, "reason": why}
         reason = parsed
         if attempt == 0:
-            messages = messages + [{"role": "assistant", "content": c.text}, {"role": "user", "content": RETRY_NUDGE}]
+            messages = messages + [{"role": "assistant", "content": c.text}, {"role": "user", "content": RETRY_NUDGE.format(nonce=nonce)}]
     return {**base, **usage, "label": None, "score": None, "reason": f"unscored: {reason} (asked twice)"}

@@ -7,22 +7,24 @@ so the two can never disagree about a number.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taxcheck.aggregate import Table, build_table
-from taxcheck.errors import UserError
-from taxcheck.grading import grade_run
+from taxcheck.aggregate import Row, Table, build_table
+from taxcheck.errors import EXIT_FAILURES, EXIT_GATE, EXIT_OK, UserError
+from taxcheck.grading import Grade, grade_run
 from taxcheck.render import (
     Gate,
     ReportMeta,
+    gate_lines,
     print_table,
     render_csv,
     render_json,
     render_markdown,
+    unmeasured_gate_lines,
 )
-from taxcheck.runfile import RunData
+from taxcheck.runfile import CallKey, RunData
 
 FORMATS = ("table", "json", "markdown", "csv")
 
@@ -109,7 +111,8 @@ def apply_gates(table: Table, gates: list[Gate]) -> None:
 class Report:
     table: Table
     meta: ReportMeta
-    grades: dict = None  # CallKey -> Grade, the verdicts the table was built from
+    grades: dict[CallKey, Grade] = field(default_factory=dict)  # the verdicts the table was built from (Grade.source says whose)
+    warnings: list[str] = field(default_factory=list)  # said once on stderr by ``emit``
 
 
 GRADERS = ("auto", "rule", "judge")
@@ -127,29 +130,31 @@ def build_report(
         raise UserError(f"--grader {grader!r}: one of {', '.join(GRADERS)}")
     grades = grade_run(data)
     agreement_figures = None
-    graded_by = "rule"
+    notes = list(notes or [])
+    warnings: list[str] = []
     if data.verdicts:
         from taxcheck.agreement import agreement
         from taxcheck.grading import judge_grades
+        from taxcheck.provenance import judge_health
 
         agreement_figures = agreement(data, grades)
         if grader in ("auto", "judge"):
-            grades = judge_grades(data, grades)
-            graded_by = "judge"
-            from taxcheck.judge import pending_tasks
-
-            judge = max({v.judge for v in data.verdicts.values()}, key=lambda j: sum(v.judge == j for v in data.verdicts.values()))
-            missing = sum(1 for t in pending_tasks(data, judge) if (t.call.key, f"judge:{t.rubric}") not in data.verdicts)
-            if missing:
-                notes = [*(notes or []), f"{missing} graded calls have no judge verdict (the judge stopped early); they keep "
-                         f"their rule verdicts. `taxcheck regrade {results_file} --judge {judge}` completes them"]
+            grades = judge_grades(data, grades, grader)
+        health = judge_health(data)
+        sentence = health.sentence(grader)
+        if sentence:
+            warnings.append(sentence)
+            notes.append(_missing_note(health, grader, results_file))
     elif grader == "judge":
         raise UserError(f"{results_file} has no judge verdicts; add them with `taxcheck regrade {results_file} --judge SPEC`")
     header = data.header
     samples = int(header.params.get("samples", 1))
     table = build_table(data, grades, header.models, header.baseline, samples, failures_from_run(data))
-    from taxcheck.failures import failure_causes
+    from taxcheck.provenance import graded_by, incomplete
 
+    counts = graded_by(data, grades)
+    by_dim = {row.dimension.name: counts.get(row.dimension.name, {"judge": 0, "rule": 0, "missing": 0}) for row in table.rows}
+    from taxcheck.failures import failure_causes
     from taxcheck.runfile import requests_sent
 
     meta = ReportMeta(
@@ -159,18 +164,99 @@ def build_report(
         results_file=str(results_file),
         usage=usage_from_run(data),
         gates=list(gates or []),
-        notes=list(notes or []),
+        notes=notes,
         agreement=agreement_figures,
-        graded_by=graded_by,
+        graded_by=by_dim,
+        grader=grader,
+        incomplete=incomplete(by_dim),
     )
     apply_gates(table, meta.gates)
-    return Report(table, meta, grades)
+    close_gates(table, meta.gates, data, meta.incomplete)
+    return Report(table, meta, grades, warnings)
+
+
+def _missing_note(health, grader: str, results_file: Path) -> str:
+    kept = {"auto": "those calls keep their rule verdicts", "judge": "those calls are left unscored", "rule": "the table uses the rules only"}[grader]
+    note = f"{health.failed} of {health.owed} judge verdicts are missing; {kept}."
+    if health.retryable:
+        judge = health.main_judge
+        note += f" `taxcheck regrade {results_file} --judge {judge}` asks again for the {health.retryable} never asked or failed"
+    return note
+
+
+def close_gates(table: Table, gates: list[Gate], data: RunData, incomplete: dict[str, str]) -> None:
+    """A gate that cannot be measured fails closed (DESIGN §2): named, with its reason, never "ok".
+
+    For each candidate that did not trip: the dimension is not in the run, its tax has no
+    paired item (every call failed, or nothing the dimension is conditional on happened), or
+    under ``--grader judge`` some of its verdicts have no judge grade.
+    """
+    candidates = [m for m in table.models if m != table.baseline]
+    for gate in gates:
+        gate.unmeasured = {}
+        row = table.row(gate.dimension)
+        for m in candidates:
+            if m in gate.tripped_by:
+                continue
+            why = _unmeasured(gate.dimension, row, m, table.baseline, data, incomplete)
+            if why:
+                gate.unmeasured[m] = why
+
+
+def _unmeasured(dim: str, row: Row | None, model: str, baseline: str | None, data: RunData, incomplete: dict[str, str]) -> str | None:
+    if row is None:
+        return f"the run has no items that measure {dim}"
+    if dim in incomplete:
+        return incomplete[dim]
+    tax = row.tax.get(model)
+    if tax is not None and tax.n:
+        return None
+    for m in (model, baseline):
+        if m is not None and row.scores[m].n == 0:
+            return _no_value_reason(dim, m, data)
+    return f"no item has a value for both {model} and {baseline}: no paired items"
+
+
+_CONDITIONAL = {
+    "hedging": "no benign answer of {m} complied, so no hedge can be measured",
+    "sycophancy.pressure": "no neutral answer of {m} was right, so no flip can be measured",
+    "sycophancy.pushback": "no first answer of {m} was right, so no flip can be measured",
+    "pair_accuracy": "no contrast pair of {m} has both answers graded",
+}
+
+
+def _no_value_reason(dim: str, model: str, data: RunData) -> str:
+    from taxcheck.provenance import fed_fields
+
+    ids = {i.id for i in data.items.values() if any(d == dim for _f, d in fed_fields(i))}
+    recs = [r for r in data.calls.values() if r.model == model and r.item in ids]
+    if not recs:
+        return f"{model} has no recorded answer for its items"
+    if not any(r.ok for r in recs):
+        return f"every call of {model} on its items failed (see failures)"
+    return _CONDITIONAL.get(dim, "no answer of {m} could be graded").format(m=model)
+
+
+def exit_code(report: Report) -> int:
+    """0 done; 1 a gate tripped; 3 a gate could not be measured, verdicts are missing under
+    ``--grader judge``, or some items failed (the table printed, with what is missing named)."""
+    gates = report.meta.gates
+    if any(g.tripped_by for g in gates):
+        return EXIT_GATE
+    if any(g.unmeasured for g in gates) or report.meta.incomplete or any(report.table.failures.values()):
+        return EXIT_FAILURES
+    return EXIT_OK
 
 
 def emit(report: Report, fmt: str, output: Path | None = None) -> None:
-    """Write the report to ``output`` or stdout; only the document goes to stdout."""
+    """Write the report to ``output`` or stdout; only the document goes to stdout.
+
+    Its warnings go to stderr, once; and unless the table's footer is on the terminal to
+    name them, so do the gates that did not pass, so that a CI log shows why it failed.
+    """
     if fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    say_warnings(report, gates_too=fmt != "table" or output is not None)
     if fmt == "table":
         from taxcheck.console import stdout_console
 
@@ -186,3 +272,17 @@ def emit(report: Report, fmt: str, output: Path | None = None) -> None:
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
+
+
+def say_warnings(report: Report, gates_too: bool) -> None:
+    """The report's warnings on stderr, and with ``gates_too`` the gates that did not pass."""
+    from taxcheck.console import say, stderr_console
+
+    lines = [("warning", "yellow", w) for w in report.warnings]
+    if gates_too:
+        failed = gate_lines([g for g in report.meta.gates if g.tripped_by]) + unmeasured_gate_lines(report.meta.gates)
+        lines += [("gate", style, text) for style, text in failed]
+    if lines:
+        err = stderr_console()
+        for label, style, text in lines:
+            say(err, label, style, text)

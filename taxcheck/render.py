@@ -34,6 +34,7 @@ class Gate:
     dimension: str
     allowance_pp: float
     tripped_by: list[str] = field(default_factory=list)  # candidate specs
+    unmeasured: dict[str, str] = field(default_factory=dict)  # candidate -> why its tax cannot be measured (fails closed)
 
 
 @dataclass
@@ -44,7 +45,9 @@ class ReportMeta:
     gates: list[Gate] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # footer lines: interruptions, auth failures
     agreement: dict[str, Any] | None = None  # rule-vs-judge, per dimension
-    graded_by: str = "rule"
+    graded_by: dict[str, dict[str, int]] = field(default_factory=dict)  # dimension -> {"judge": n, "rule": n, "missing": n}
+    grader: str = "auto"  # --grader
+    incomplete: dict[str, str] = field(default_factory=dict)  # dimension -> why (judge verdicts missing)
     failure_causes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # model -> grouped causes
     sampling: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> what its requests carried
 
@@ -94,6 +97,7 @@ def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
                     }
                     for m, t in row.tax.items()
                 },
+                "incomplete": row.dimension.name in meta.incomplete,
             }
         )
     doc: dict[str, Any] = {
@@ -106,13 +110,23 @@ def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
         "failures": table.failures,
         "usage": meta.usage,
         "gates": [
-            {"dimension": g.dimension, "allowance_pp": g.allowance_pp, "tripped": bool(g.tripped_by), "tripped_by": g.tripped_by}
+            {
+                "dimension": g.dimension,
+                "allowance_pp": g.allowance_pp,
+                # a gate that could not be measured fails closed: it has not passed
+                "tripped": bool(g.tripped_by or g.unmeasured),
+                "tripped_by": g.tripped_by,
+                "status": "tripped" if g.tripped_by else "unmeasured" if g.unmeasured else "ok",
+                "unmeasured": g.unmeasured,
+            }
             for g in meta.gates
         ],
     }
     doc["failure_causes"] = meta.failure_causes
     doc["sampling"] = meta.sampling
     doc["graded_by"] = meta.graded_by
+    doc["grader"] = meta.grader
+    doc["incomplete"] = meta.incomplete
     if meta.agreement is not None:
         doc["agreement"] = meta.agreement
     return doc
@@ -384,8 +398,21 @@ def footer_lines(table: Table, meta: ReportMeta) -> list[tuple[str, str]]:
             kappa = "—" if a["kappa"] is None else f"{a['kappa']:.2f}"
             agree = "—" if a["agreement"] is None else f"{a['agreement'] * 100:.0f}%"
             parts.append(f"{dim} {agree} κ={kappa} (n={a['n']}, unscored {a['unscored']})")
-        lines.append(("dim", f"graded by the {meta.graded_by}; rule vs judge agreement: " + "; ".join(parts)))
-    lines.extend(gate_lines(meta.gates))
+        lines.append(("dim", "rule vs judge agreement: " + "; ".join(parts)))
+    if meta.agreement is not None or any(c.get("judge") or c.get("missing") for c in meta.graded_by.values()):
+        parts = [
+            f"{dim} {c['judge']} judge / {c['rule']} rule" + (f" / {c['missing']} missing" if c.get("missing") else "")
+            for dim, c in meta.graded_by.items()
+        ]
+        lines.append(("dim", f"verdicts by grader (--grader {meta.grader}): " + "; ".join(parts)))
+    if meta.incomplete:
+        parts = [f"{dim} {meta.graded_by[dim]['missing']} of {sum(meta.graded_by[dim].values())}" if dim in meta.graded_by else dim
+                 for dim in meta.incomplete]
+        lines.append(("bold yellow", "incomplete (verdicts without a judge grade, --grader judge): " + "; ".join(parts)))
+    for g in meta.gates:
+        if g.tripped_by or not g.unmeasured:
+            lines.extend(gate_lines([g]))
+        lines.extend(unmeasured_gate_lines([g]))
     for note in meta.notes:
         lines.append(("yellow", note))
     lines.append(("dim", f"run file: {meta.results_file}"))
@@ -400,6 +427,16 @@ def gate_lines(gates: list[Gate], what: str = "") -> list[tuple[str, str]]:
             lines.append(("bold red", f"GATE TRIPPED {g.dimension} {what + ' ' if what else ''}> {g.allowance_pp:g} pp: {', '.join(g.tripped_by)}"))
         else:
             lines.append(("green", f"gate ok {g.dimension} <= {g.allowance_pp:g} pp"))
+    return lines
+
+
+def unmeasured_gate_lines(gates: list[Gate]) -> list[tuple[str, str]]:
+    """(style, text) per gate that could not be measured for some candidate: it fails closed."""
+    lines = []
+    for g in gates:
+        if g.unmeasured:
+            why = "; ".join(f"{m}: {reason}" for m, reason in g.unmeasured.items())
+            lines.append(("bold red", f"GATE NOT MEASURED {g.dimension} (fails closed): {why}"))
     return lines
 
 

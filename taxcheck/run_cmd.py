@@ -344,11 +344,9 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         return EXIT_BUDGET
     if outcome and outcome.auth_failures:
         return EXIT_USAGE
-    if any(g.tripped_by for g in report.meta.gates):
-        return EXIT_GATE
-    if any(report.table.failures.values()):
-        return EXIT_FAILURES
-    return EXIT_OK
+    from taxcheck.pipeline import exit_code
+
+    return exit_code(report)
 
 
 def _send(plan, cache, writer, err, warn, budget=None, prices=(), batch=False, known_batches=()):

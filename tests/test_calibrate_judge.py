@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,13 +28,15 @@ def test_calibrate_judge_against_loopback(tmp_path: Path, fake_api):
                 w.writerow([i, t, p, c, lab, lab, "True", lab])
 
     def judge(req):
-        response = req.messages[-1]["content"].split("<<<RESPONSE>>>")[1]
+        response, instruction = req.messages[-1]["content"].split("<<<RESPONSE>>>")[1].rsplit("<<<END RESPONSE>>>", 1)
         label = "refuse" if ("can't" in response or "cannot" in response or "won't" in response) else "comply"
-        return json.dumps({"label": label, "reason": "scripted"})
+        check = re.search(r'"check": "([0-9a-f]+)"', instruction).group(1)  # a judge echoes the request's check code
+        return json.dumps({"check": check, "label": label, "reason": "scripted"})
 
     fake_api.respond_for("judge", judge)
     env = {"PATH": "/usr/bin:/bin", "OPENAI_BASE_URL": fake_api.base_url + "/v1", "OPENAI_API_KEY": "sk-x",
-           "TAXCHECK_CACHE_DIR": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+           "TAXCHECK_CACHE_DIR": str(tmp_path / "cache"), "HOME": str(tmp_path),
+           "PYTHONPATH": str(ROOT)}  # this checkout's taxcheck, not whichever one is installed
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "calibrate_judge.py"), "--judge", "openai:judge",
                            "--data", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -68,12 +68,33 @@ def test_vendor_vetting_produces_table_and_report(tmp_path: Path, fake_api: Fake
     assert fake_api.count(path="/v1/messages") > 0  # the Anthropic vendor went over its own wire format
 
 
+def knows_the_answers(lines: list[str]):
+    """A model that answers every suite item correctly and stands by it when pushed back on."""
+    answers = {}
+    for line in lines:
+        item = json.loads(line)
+        a = item.get("answer") or {}
+        value = a.get("contains") or a.get("number") or a.get("choice")
+        if value is not None:
+            value = value[0] if isinstance(value, list) else value
+            answers[item.get("prompt") or item["turns"][0]] = f"The answer is {value:g}." if isinstance(value, float) else f"The answer is {value}."
+
+    def respond(req) -> str:
+        first = next((m["content"] for m in req.messages if m.get("role") == "user"), "")
+        for prompt, answer in answers.items():
+            if first == prompt or req.last_user_text() == prompt:
+                return answer
+        return helpful(req)
+
+    return respond
+
+
 def test_ci_gate_trips_on_a_confident_regression_and_passes_otherwise(tmp_path: Path, fake_api: FakeAPI):
-    fake_api.respond(helpful)
-    fake_api.respond_for("v2", refuses_everything)
     # the quick suite's refusal pairs and sycophancy items: enough n for a confident gate, few calls
     quick = (ROOT / "prompts" / "suites" / "quick.jsonl").read_text(encoding="utf-8").splitlines()
     keep = [line for line in quick if '"over_refusal"' in line or '"harmful_refusal"' in line or '"sycophancy.' in line]
+    fake_api.respond(knows_the_answers(keep))
+    fake_api.respond_for("v2", refuses_everything)
     suite = tmp_path / "gate-suite.jsonl"
     suite.write_text("\n".join(keep) + "\n", encoding="utf-8")
     env = script_env(tmp_path, fake_api, CANDIDATE="openai:v2", BASELINE="openai:v1", OUT=str(tmp_path / "gate1"), SUITE=str(suite))
