@@ -3,8 +3,17 @@
 Why: taxcheck's end-to-end tests and benchmarks drive the *real* `openai` and `anthropic`
 SDK clients (never monkeypatched), so the thing on the other end of the socket has to
 behave like the providers do: the same JSON bodies, the same error shapes, the same
-headers, and the same ugly failures (hangs, resets, truncated bodies). This module is pure
+headers, and the same ugly failures (hangs, resets, truncated bodies). The server is pure
 standard library: an asyncio server running its own loop in a daemon thread.
+
+It is also as strict as the providers (issue 10), so that tests cannot agree with a client's
+misunderstanding: every request body is validated against the SDKs' own parameter types
+(``fakeapi_validate``: unknown fields at any depth, wrong types, documented rules) and an
+invalid one gets the provider's 400 and is recorded in ``invalid_requests`` (the
+``fake_api`` fixture fails such a test unless it sets ``allow_invalid``); models behave per
+their profile (``fakeapi_models``, ``FakeAPI.profile``): reasoning models refuse parameters
+and spend hidden tokens out of the output budget, Anthropic thinking comes first.
+``policy_error`` and ``azure_content_filter`` script the providers' safety refusals.
 
 Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models (OpenAI shape, or
 Anthropic shape when the request carries an ``anthropic-version`` header) and
@@ -17,6 +26,9 @@ Which reply a request gets, first match wins:
   3. the responder for the request's model (``respond_for``);
   4. the default responder (``respond``);
   5. the built-in echo: ``"Echo: <last user text>"``.
+A request the provider would refuse (an invalid body, a parameter the model does not take)
+gets that 400 instead, unless the queue's next reply is a scripted failure (see
+``fakeapi_strict``); a queued 200 answer is then kept for the next valid request.
 
 Counters for assertions: ``requests`` (every request, arrival order), ``successes``
 (well-formed 200s sent), ``in_flight`` / ``peak_in_flight`` (requests held at once: checks a
@@ -65,7 +77,7 @@ from email.utils import formatdate
 from typing import Any, Awaitable, Callable, Mapping, Union
 
 from fakeapi_models import azure_content_filter_body, policy_body
-from fakeapi_strict import StrictMixin, is_front_door
+from fakeapi_strict import StrictMixin, is_scripted_failure
 
 __all__ = [
     "BatchScript", "FakeAPI", "Reply", "Request", "Responder", "azure_content_filter", "parse_multipart", "policy_error",
@@ -711,7 +723,8 @@ class FakeAPI(StrictMixin):
             payload = json.dumps(models_body(provider, ids)).encode()
         else:
             model = self.served_model.get(request.model or "", request.model or "unknown")
-            payload = json.dumps(self._shaped(request, reply, success_body(request, reply, model, self._ids))).encode()
+            body = self._shaped(request, reply, success_body(request, reply, model, self._ids))
+            payload = json.dumps(body).encode()
 
         if reply.empty:
             payload = b""
@@ -764,7 +777,7 @@ class FakeAPI(StrictMixin):
             queue = self._model_queues.get(request.model or "") if request.model else None
             queue = queue or self._queue
             # A scripted failure happens whatever the body; a scripted answer only for a valid one.
-            if queue and (rejection is None or is_front_door(queue[0])):
+            if queue and (rejection is None or is_scripted_failure(queue[0])):
                 return queue.popleft()
             if rejection is not None:
                 return Reply(status=rejection.status, body=rejection.body)

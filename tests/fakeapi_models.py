@@ -38,9 +38,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from fakeapi_validate import Rejection, envelope
+
+if TYPE_CHECKING:  # fakeapi imports this module: no import cycle at run time
+    from fakeapi import Reply
 
 __all__ = [
     "DEFAULT_PATTERNS", "DEFAULT_REASONING_TOKENS", "KIND_NAMES", "KINDS", "ModelProfile", "PLAIN", "Spent",
@@ -163,7 +166,8 @@ def check_params(kind: str, body: dict[str, Any], profile: ModelProfile) -> Reje
                 code = "invalid_type"
             else:
                 hint = profile.unsupported[name]
-                message = f"Unsupported parameter: '{name}' is not supported with this model." + (f" {hint}" if hint else "")
+                message = f"Unsupported parameter: '{name}' is not supported with this model."
+                message += f" {hint}" if hint else ""
                 code = "unsupported_parameter"
             return Rejection(400, envelope("openai", message, name, code), message, invalid=False)
         if name in profile.only_default and value is not None and value != profile.only_default[name]:
@@ -225,7 +229,8 @@ def _reasoning_for(profile: ModelProfile, body: dict[str, Any]) -> int:
     return int(profile.reasoning_tokens * scale)
 
 
-def shape(kind: str, body: dict[str, Any], reply: Any, response: dict[str, Any], profile: ModelProfile) -> dict[str, Any]:
+def shape(kind: str, body: dict[str, Any], reply: Reply, response: dict[str, Any],
+          profile: ModelProfile) -> dict[str, Any]:
     """Rewrite a success ``response`` for ``profile``: reasoning spent, budgets enforced.
 
     ``kind`` and ``body`` are the request's; ``reply`` the scripted ``Reply`` whose ``usage``
@@ -240,24 +245,25 @@ def shape(kind: str, body: dict[str, Any], reply: Any, response: dict[str, Any],
     return response
 
 
-def _budget(body: dict[str, Any], profile: ModelProfile) -> int | None:
+def _budget(body: dict[str, Any]) -> int | None:
+    """``max_completion_tokens``, else ``max_tokens`` (which reasoning models refuse unless scripted not to)."""
     value = body.get("max_completion_tokens")
-    if value is None and profile.kind == "local_reasoning":
+    if value is None:
         value = body.get("max_tokens")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _override(usage: dict[str, Any], reply: Any, aliases: dict[str, str]) -> dict[str, Any]:
+def _override(usage: dict[str, Any], reply: Reply, aliases: dict[str, str]) -> dict[str, Any]:
     for key, value in (reply.usage or {}).items():
         usage[aliases.get(key, key)] = value
     return usage
 
 
-def _shape_chat(body: dict[str, Any], reply: Any, response: dict[str, Any], profile: ModelProfile) -> dict[str, Any]:
+def _shape_chat(body: dict[str, Any], reply: Reply, response: dict[str, Any], profile: ModelProfile) -> dict[str, Any]:
     text = reply.text
     reasoning = _reasoning_for(profile, body)
     tags = profile.reasoning_style == "think_tags"
-    spent = spend(_budget(body, profile), reasoning + (2 if tags and reasoning else 0), _words(text))
+    spent = spend(_budget(body), reasoning + (2 if tags and reasoning else 0), _words(text))
     shown_reasoning = _reasoning(min(reasoning, max(0, spent.reasoning - (1 if tags else 0))))
     answer = _first_words(text, spent.answer)
     for choice in response["choices"]:
@@ -288,7 +294,7 @@ def _shape_chat(body: dict[str, Any], reply: Any, response: dict[str, Any], prof
     return response
 
 
-def _shape_anthropic(body: dict[str, Any], thinking: dict[str, Any], reply: Any, response: dict[str, Any],
+def _shape_anthropic(body: dict[str, Any], thinking: dict[str, Any], reply: Reply, response: dict[str, Any],
                      profile: ModelProfile) -> dict[str, Any]:
     planned = profile.reasoning_tokens
     if thinking.get("type") == "enabled" and isinstance(thinking.get("budget_tokens"), int):

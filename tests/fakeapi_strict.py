@@ -24,12 +24,15 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fakeapi_models import ModelProfile, KINDS, applies, check_params, default_profile, matches, shape
 from fakeapi_validate import Rejection, check_body, warm_up
 
-__all__ = ["InvalidRequest", "StrictMixin", "is_front_door"]
+if TYPE_CHECKING:  # fakeapi imports this module: no import cycle at run time
+    from fakeapi import Reply, Request
+
+__all__ = ["InvalidRequest", "StrictMixin", "is_scripted_failure"]
 
 _VALIDATED_KINDS = ("chat", "completions", "anthropic")
 
@@ -41,10 +44,10 @@ class InvalidRequest:
     path: str
     reason: str
     model: str | None
-    request: Any  # the fakeapi.Request
+    request: Request
 
 
-def is_front_door(reply: Any) -> bool:
+def is_scripted_failure(reply: Reply) -> bool:
     """A scripted failure, sent whatever the body; only a plain 200 answer waits for a valid body."""
     faults = reply.hang or reply.reset or reply.malformed or reply.empty
     return bool(faults) or reply.status != 200
@@ -114,7 +117,7 @@ class StrictMixin:
 
     # ----------------------------------------------------------------- hooks for FakeAPI
 
-    def _strict_gate(self, request: Any) -> Rejection | None:
+    def _strict_gate(self, request: Request) -> Rejection | None:
         """The 400 the provider sends instead of running the model; records invalid bodies."""
         if request.kind not in _VALIDATED_KINDS:
             return None
@@ -122,19 +125,20 @@ class StrictMixin:
             rejection = check_body(request.kind, request.body, request.headers)
             if rejection is not None:
                 if rejection.invalid:
+                    record = InvalidRequest(request.path, rejection.reason, request.model, request)
                     with self._lock:
-                        self.invalid_requests.append(InvalidRequest(request.path, rejection.reason, request.model, request))
+                        self.invalid_requests.append(record)
                 return rejection
         if not isinstance(request.body, dict):
             return None
         return check_params(request.kind, request.body, self.profile_for(request.model, _wire(request)))
 
-    def _shaped(self, request: Any, reply: Any, response: dict[str, Any]) -> dict[str, Any]:
+    def _shaped(self, request: Request, reply: Reply, response: dict[str, Any]) -> dict[str, Any]:
         """A success body after the model's profile has spent its reasoning and budget."""
         if request.kind not in _VALIDATED_KINDS or not isinstance(request.body, dict):
             return response
         return shape(request.kind, request.body, reply, response, self.profile_for(request.model, _wire(request)))
 
 
-def _wire(request: Any) -> str:
+def _wire(request: Request) -> str:
     return "anthropic" if request.kind == "anthropic" else "openai"

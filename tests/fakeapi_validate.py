@@ -42,6 +42,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -232,7 +233,7 @@ def check_body(kind: str, body: Any, headers: dict[str, str]) -> Rejection | Non
     ``kind`` is "chat", "completions" or "anthropic"; ``headers`` are lower-cased.
     """
     provider = "anthropic" if kind == "anthropic" else "openai"
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or _non_finite(body):
         return _reject(provider, "We could not parse the JSON body of your request.", code=None)
     body = dict(body)
     streaming = body.pop("stream", None) is True
@@ -257,6 +258,20 @@ def check_body(kind: str, body: Any, headers: dict[str, str]) -> Rejection | Non
     if streaming:
         return Rejection(400, envelope(provider, _STREAMING_400, None, None), _STREAMING_400, invalid=False)
     return None
+
+
+def _non_finite(body: Any) -> bool:
+    """NaN or Infinity anywhere: Python's json reads and writes them, but they are not JSON."""
+    stack = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return True
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def envelope(provider: str, message: str, param: str | None, code: str | None) -> dict[str, Any]:
@@ -332,7 +347,8 @@ def _relevant(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 _TYPE_NAMES = {
     "string_type": "a string", "int_type": "an integer", "float_type": "a decimal", "bool_type": "a boolean",
-    "list_type": "an array", "dict_type": "an object", "none_required": "null", "literal_error": "one of the listed values",
+    "list_type": "an array", "dict_type": "an object", "none_required": "null",
+    "literal_error": "one of the listed values",
     "is_instance_of": "an array", "iterable_type": "an array", "fakeapi_tag": "an object",
 }
 
@@ -459,6 +475,9 @@ _OPENAI_RANGES: dict[str, tuple[float | None, float | None]] = {
 }
 
 
+_INTEGER_PARAMS = ("n", "max_tokens", "max_completion_tokens", "top_logprobs")
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -468,7 +487,7 @@ def _openai_rules(body: dict[str, Any]) -> Rejection | None:
         value = body.get(name)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
-        noun = "integer" if isinstance(value, int) and name in ("n", "max_tokens", "max_completion_tokens", "top_logprobs") else "decimal"
+        noun = "integer" if isinstance(value, int) and name in _INTEGER_PARAMS else "decimal"
         if low is not None and value < low:
             return _reject("openai", f"Invalid '{name}': {noun} below minimum value. Expected a value >= {_fmt(low)}, "
                            f"but got {_fmt(value)} instead.", param=name, code=f"{noun}_below_min_value")

@@ -180,7 +180,8 @@ INVALID = [
      "Unknown parameter: 'tools[0].function.x'.", ("tools[0].function.x", "unknown_parameter")),
     ("chat", {"model": "m", "messages": USER, "response_format": {"type": "json_schema",
                                                                   "json_schema": {"name": "n", "bogus": True}}}, {},
-     "Unknown parameter: 'response_format.json_schema.bogus'.", ("response_format.json_schema.bogus", "unknown_parameter")),
+     "Unknown parameter: 'response_format.json_schema.bogus'.",
+     ("response_format.json_schema.bogus", "unknown_parameter")),
     ("chat", {"model": "m"}, {}, "Missing required parameter: 'messages'.", ("messages", "missing_required_parameter")),
     ("chat", {"model": "m", "messages": [{"content": "hi"}]}, {},
      "Missing required parameter: 'messages[0].role'.", ("messages[0].role", "missing_required_parameter")),
@@ -241,7 +242,8 @@ INVALID = [
     ("anthropic", {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": [
         {"type": "text", "text": ""}]}]}, V2026, "messages: text content blocks must be non-empty", None),
     ("anthropic", {"model": "m", "max_tokens": 8, "messages": USER,
-                   "system": [{"type": "text", "text": ""}]}, V2026, "system: text content blocks must be non-empty", None),
+                   "system": [{"type": "text", "text": ""}]}, V2026,
+     "system: text content blocks must be non-empty", None),
 ]
 
 
@@ -276,6 +278,16 @@ def test_nested_extras_are_forbidden_although_plain_pydantic_ignores_them(kind: 
     rejection = check_body(kind, body, V2026)
     assert rejection is not None and rejection.invalid
     assert "Extra inputs are not permitted" in rejection.reason or "Unknown parameter" in rejection.reason
+
+
+def test_nan_is_not_json_even_though_pythons_json_writes_it(fake_api: FakeAPI) -> None:
+    fake_api.allow_invalid = True  # the SDKs refuse to encode NaN; a hand-rolled client may not
+    status, body = post(fake_api, "/v1/chat/completions", {"model": "m", "messages": USER, "temperature": float("nan")})
+    assert status == 400 and body["error"]["message"] == "We could not parse the JSON body of your request."
+    deep: Any = "leaf"
+    for _ in range(900):  # deep but parseable: checked without recursion
+        deep = [deep]
+    assert check_body("chat", {"model": "m", "messages": USER, "metadata": {"k": deep}}, {}) is not None
 
 
 def test_iterable_fields_are_validated_not_deferred() -> None:
@@ -461,6 +473,14 @@ def test_a_budget_that_runs_out(fake_api: FakeAPI, budget: int | None, content: 
     assert response.usage.completion_tokens_details.reasoning_tokens == reasoning
 
 
+def test_max_tokens_is_the_budget_where_a_profile_lets_it_through(fake_api: FakeAPI) -> None:
+    """Behind some proxies a reasoning model takes ``max_tokens``; it still bounds reasoning + answer."""
+    fake_api.profile("gpt-5-mini", unsupported={}, reasoning_tokens=600)
+    response = chat(fake_api, model="gpt-5-mini", max_tokens=512, temperature=1)
+    assert response.choices[0].message.content == "" and response.choices[0].finish_reason == "length"
+    assert response.usage.completion_tokens == 512
+
+
 def test_reasoning_effort_scales_the_reasoning_and_n_multiplies_usage(fake_api: FakeAPI) -> None:
     fake_api.profile("o4-mini", reasoning_tokens=100)
     low = chat(fake_api, model="o4-mini", reasoning_effort="low").usage
@@ -572,7 +592,8 @@ def test_empty_assistant_turn_is_rejected_but_an_empty_prefill_is_not(fake_api: 
 
 
 def test_openai_policy_refusals_have_their_codes(fake_api: FakeAPI) -> None:
-    fake_api.enqueue(policy_error("cyber_policy"), policy_error("bio_policy"), policy_error("misalignment_policy_violation"))
+    fake_api.enqueue(policy_error("cyber_policy"), policy_error("bio_policy"),
+                     policy_error("misalignment_policy_violation"))
     with pytest.raises(openai.BadRequestError) as cyber:
         chat(fake_api)
     assert cyber.value.body["code"] == "cyber_policy" and cyber.value.body["type"] == "invalid_request"
