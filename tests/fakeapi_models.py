@@ -322,9 +322,11 @@ def _shape_anthropic(body: dict[str, Any], thinking: dict[str, Any], reply: Repl
 
 
 _POLICIES: dict[str, tuple[int, str, str]] = {
-    # code -> (status, error type, message). cyber_policy as observed from the API (inspect_ai
-    # PR 3607); bio_policy's message as observed through the Codex backend; its type and the
-    # misalignment error's wording are not documented (see the fakeapi task report).
+    # code -> (status, error type, message). Sources are public bug reports, not API docs:
+    # cyber_policy's whole body as a client received it in 2026 (inspect_ai PR 3607);
+    # bio_policy's message as relayed by the Codex backend, its type assumed;
+    # misalignment_policy_violation's 403 and type as summarised from OpenAI's GPT-6 notes,
+    # its wording assumed (clients are told to match the code, never the message).
     "cyber_policy": (400, "invalid_request", "This request has been flagged for potentially high-risk cyber "
                      "activity. Learn more here: https://platform.openai.com/docs/guides/safety-checks/cybersecurity"),
     "bio_policy": (400, "invalid_request_error", "This content was flagged for possible biological risk. If this "

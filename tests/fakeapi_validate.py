@@ -21,8 +21,12 @@ types; a client that sends a string where a number belongs has a bug even if som
 would coerce it. Documented rules the types cannot express (ranges, Anthropic's non-empty
 content, the thinking budget, the ``anthropic-version`` header) are checked after the types.
 
-Error shapes and messages (what the providers send, as far as it could be confirmed from
-public bug reports; see the report of the fakeapi task for what is and is not confirmed):
+Error shapes and messages, as the providers send them according to public bug reports
+(confirmed there: OpenAI's unrecognized, missing, invalid-type and empty-array messages and
+codes; Anthropic's "Extra inputs", thinking-budget, thinking-temperature, empty-content and
+missing-version messages. Assumed by analogy: OpenAI's wording for unknown *nested* fields
+on chat completions, bad enum values and ranges, and the exact Anthropic wording of
+pydantic-style type and tag errors):
 
 * OpenAI: ``{"error": {"message", "type": "invalid_request_error", "param", "code"}}``; an
   unknown top-level field is "Unrecognized request argument supplied: X" (param and code
@@ -494,9 +498,12 @@ def _openai_rules(body: dict[str, Any]) -> Rejection | None:
         if high is not None and value > high:
             return _reject("openai", f"Invalid '{name}': {noun} above maximum value. Expected a value <= {_fmt(high)}, "
                            f"but got {_fmt(value)} instead.", param=name, code=f"{noun}_above_max_value")
-    if "messages" in body and body["messages"] == []:
-        return _reject("openai", "Invalid 'messages': empty array. Expected an array with minimum length 1, but got "
-                       "an empty array instead.", param="messages", code="empty_array")
+    arrays = [("messages", body.get("messages"))]
+    arrays += [(f"messages[{i}].tool_calls", m.get("tool_calls")) for i, m in enumerate(body.get("messages") or [])]
+    for name, value in arrays:
+        if value == []:
+            return _reject("openai", f"Invalid '{name}': empty array. Expected an array with minimum length 1, but got "
+                           "an empty array instead.", param=name, code="empty_array")
     return None
 
 
@@ -524,7 +531,9 @@ def _legacy_sampling(body: dict[str, Any]) -> Rejection | None:
         if high is not None and value > high:
             return _reject("anthropic", f"{name}: Input should be less than or equal to {_fmt(high)}")
         if name == "temperature" and value != 1 and thinking.get("type") in ("enabled", "adaptive"):
-            return _reject("anthropic", "`temperature` may only be set to 1 when thinking is enabled.")
+            return _reject("anthropic", "`temperature` may only be set to 1 when thinking is enabled or in adaptive "
+                           "mode. Please consult our documentation at "
+                           "https://platform.claude.com/docs/en/build-with-claude/extended-thinking")
     return None
 
 

@@ -208,6 +208,9 @@ INVALID = [
     ("chat", {"model": "m", "messages": []}, {},
      "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
      ("messages", "empty_array")),
+    ("chat", {"model": "m", "messages": [{"role": "assistant", "content": "a", "tool_calls": []}]}, {},
+     "Invalid 'messages[0].tool_calls': empty array. Expected an array with minimum length 1, but got an empty array "
+     "instead.", ("messages[0].tool_calls", "empty_array")),
     ("completions", {"model": "m", "prompt": "p", "messages": USER}, {},
      "Unrecognized request argument supplied: messages", (None, None)),
     ("anthropic", {"model": "m", "messages": USER}, V2026, "max_tokens: Field required", None),
