@@ -15,12 +15,26 @@ from fakeapi import FakeAPI
 
 @pytest.fixture
 def fake_api() -> Iterator[FakeAPI]:
-    """A loopback OpenAI + Anthropic server; OpenAI clients use ``base_url + "/v1"``."""
+    """A loopback OpenAI + Anthropic server; OpenAI clients use ``base_url + "/v1"``.
+
+    It rejects bodies the real APIs reject (unknown or mistyped fields, at any depth) and the
+    test fails at teardown for every such request, because a client that sends one is wrong
+    even when the test's own assertions pass. A test that sends invalid bodies on purpose
+    sets ``fake_api.allow_invalid = True``.
+    """
     api = FakeAPI()
     try:
         yield api
+        fail_on_invalid(api)
     finally:
         api.close()
+
+
+def fail_on_invalid(api: FakeAPI) -> None:
+    """Fail the running test if ``api`` rejected a body as invalid and the test did not opt in."""
+    report = api.invalid_report()
+    if report and not api.allow_invalid:
+        pytest.fail(report, pytrace=False)
 
 
 # ---------------------------------------------------------------- fake_api fixture (end)

@@ -3,8 +3,17 @@
 Why: taxcheck's end-to-end tests and benchmarks drive the *real* `openai` and `anthropic`
 SDK clients (never monkeypatched), so the thing on the other end of the socket has to
 behave like the providers do: the same JSON bodies, the same error shapes, the same
-headers, and the same ugly failures (hangs, resets, truncated bodies). This module is pure
+headers, and the same ugly failures (hangs, resets, truncated bodies). The server is pure
 standard library: an asyncio server running its own loop in a daemon thread.
+
+It is also as strict as the providers (issue 10), so that tests cannot agree with a client's
+misunderstanding: every request body is validated against the SDKs' own parameter types
+(``fakeapi_validate``: unknown fields at any depth, wrong types, documented rules) and an
+invalid one gets the provider's 400 and is recorded in ``invalid_requests`` (the
+``fake_api`` fixture fails such a test unless it sets ``allow_invalid``); models behave per
+their profile (``fakeapi_models``, ``FakeAPI.profile``): reasoning models refuse parameters
+and spend hidden tokens out of the output budget, Anthropic thinking comes first.
+``policy_error`` and ``azure_content_filter`` script the providers' safety refusals.
 
 Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models (OpenAI shape, or
 Anthropic shape when the request carries an ``anthropic-version`` header) and
@@ -17,6 +26,9 @@ Which reply a request gets, first match wins:
   3. the responder for the request's model (``respond_for``);
   4. the default responder (``respond``);
   5. the built-in echo: ``"Echo: <last user text>"``.
+A request the provider would refuse (an invalid body, a parameter the model does not take)
+gets that 400 instead, unless the queue's next reply is a scripted failure (see
+``fakeapi_strict``); a queued 200 answer is then kept for the next valid request.
 
 Counters for assertions: ``requests`` (every request, arrival order), ``successes``
 (well-formed 200s sent), ``in_flight`` / ``peak_in_flight`` (requests held at once: checks a
@@ -62,9 +74,14 @@ import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import Any, Awaitable, Callable, Union
+from typing import Any, Awaitable, Callable, Mapping, Union
 
-__all__ = ["BatchScript", "FakeAPI", "Reply", "Request", "Responder", "parse_multipart"]
+from fakeapi_models import azure_content_filter_body, policy_body
+from fakeapi_strict import StrictMixin, is_scripted_failure
+
+__all__ = [
+    "BatchScript", "FakeAPI", "Reply", "Request", "Responder", "azure_content_filter", "parse_multipart", "policy_error",
+]
 
 HANG_SECONDS = 3600.0
 """How long a ``hang`` reply holds the connection: far past any client timeout."""
@@ -474,8 +491,13 @@ def _build_request(method: str, target: str, headers: dict[str, str], raw: bytes
 # --------------------------------------------------------------------------- server
 
 
-class FakeAPI:
-    """The fake provider: start on construction, script with respond/enqueue, close when done."""
+class FakeAPI(StrictMixin):
+    """The fake provider: start on construction, script with respond/enqueue, close when done.
+
+    As strict as the providers (``fakeapi_strict``): bodies are validated against the SDKs'
+    parameter types and rejected ones recorded in ``invalid_requests``; models behave per
+    their ``profile`` (reasoning models refuse parameters and spend hidden tokens).
+    """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
                  hang_seconds: float = HANG_SECONDS, batches: bool = False) -> None:
@@ -500,6 +522,7 @@ class FakeAPI:
         self._tasks: set[asyncio.Task[None]] = set()
         self._transports: set[asyncio.BaseTransport] = set()
         self._closed = False
+        self._init_strict()
 
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fakeapi", daemon=True)
@@ -584,6 +607,7 @@ class FakeAPI:
             self.connections = 0
             self.peak_in_flight = self.in_flight
             self.batch.reset()
+            self._reset_strict()
 
     def close(self) -> None:
         """Stop serving, cut every open connection and join the thread. Idempotent."""
@@ -699,7 +723,8 @@ class FakeAPI:
             payload = json.dumps(models_body(provider, ids)).encode()
         else:
             model = self.served_model.get(request.model or "", request.model or "unknown")
-            payload = json.dumps(success_body(request, reply, model, self._ids)).encode()
+            body = self._shaped(request, reply, success_body(request, reply, model, self._ids))
+            payload = json.dumps(body).encode()
 
         if reply.empty:
             payload = b""
@@ -747,12 +772,15 @@ class FakeAPI:
     async def _pick_reply(self, request: Request) -> Reply:
         if request.kind == "other":  # never consumes a script meant for a real endpoint
             return Reply(status=404, text=f"Unknown endpoint {request.method} {request.path}")
+        rejection = self._strict_gate(request)  # the 400 a real API sends before any model runs
         with self._lock:
             queue = self._model_queues.get(request.model or "") if request.model else None
-            if queue:
+            queue = queue or self._queue
+            # A scripted failure happens whatever the body; a scripted answer only for a valid one.
+            if queue and (rejection is None or is_scripted_failure(queue[0])):
                 return queue.popleft()
-            if self._queue:
-                return self._queue.popleft()
+            if rejection is not None:
+                return Reply(status=rejection.status, body=rejection.body)
             if request.method == "POST" and not isinstance(request.body, dict):
                 return Reply(status=400, text="We could not parse the JSON body of your request.")
             if isinstance(request.body, dict) and request.body.get("stream"):
@@ -797,6 +825,24 @@ class _Settle:
             self._api.in_flight -= 1
             if success:
                 self._api.successes += 1
+
+
+# --------------------------------------------------------------------------- provider policy errors
+
+
+def policy_error(code: str, *, message: str | None = None, status: int | None = None) -> Reply:
+    """OpenAI's refusal of a request by a safety check, as a scriptable reply.
+
+    ``code``: "bio_policy", "cyber_policy" (400), "misalignment_policy_violation" (403) or
+    "content_policy_violation" (400); the body is the provider's own (``fakeapi_models``).
+    """
+    status, body = policy_body(code, message, status)
+    return Reply(status=status, body=body)
+
+
+def azure_content_filter(filtered: Mapping[str, str] | None = None, *, jailbreak: bool = False) -> Reply:
+    """Azure OpenAI's 400 ``content_filter`` for a prompt, e.g. ``{"violence": "medium"}``."""
+    return Reply(status=400, body=azure_content_filter_body(filtered, jailbreak))
 
 
 # --------------------------------------------------------------------------- batch APIs
@@ -1272,7 +1318,7 @@ class _BatchEmulator:
             status, body = reply.status, error_body(provider, reply)
         else:
             model = self.api.served_model.get(inner.model or "", inner.model or "unknown")
-            status, body = 200, success_body(inner, reply, model, self.api._ids)
+            status, body = 200, self.api._shaped(inner, reply, success_body(inner, reply, model, self.api._ids))
         inner.status, inner.answered_at = status, time.monotonic()
         return status, body
 
@@ -1296,7 +1342,10 @@ def main(argv: list[str] | None = None) -> int:
         print(api.base_url, flush=True)
         while not stop.wait(0.5):
             pass
-        print(f"fakeapi: requests={len(api.requests)} successes={api.successes}", file=sys.stderr, flush=True)
+        print(f"fakeapi: requests={len(api.requests)} successes={api.successes} invalid={len(api.invalid_requests)}",
+              file=sys.stderr, flush=True)
+        for line in api.invalid_report().splitlines()[1:]:
+            print(f"fakeapi: invalid:{line}", file=sys.stderr, flush=True)
     return 0
 
 

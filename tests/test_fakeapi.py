@@ -471,10 +471,23 @@ def test_keep_alive_serves_several_requests_on_one_connection(fake_api: FakeAPI)
 def test_unknown_paths_and_bad_json_get_provider_errors(
     fake_api: FakeAPI, method: str, path: str, body: bytes | None, headers: dict[str, str], status: int, shape: str
 ) -> None:
+    fake_api.allow_invalid = True  # unparseable and incomplete bodies, on purpose
     got, _, raw = raw_http(fake_api, method, path, body, headers)
     assert got == status
     data = json.loads(raw)
     assert ("message" in data["error"]) and ((data.get("type") == "error") == (shape == "anthropic"))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_valid_streaming_request_gets_a_400_that_is_not_an_invalid_body(fake_api: FakeAPI, provider: str) -> None:
+    if provider == "openai":
+        path, body, headers = "/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "a"}]}, {}
+    else:
+        path, body = "/v1/messages", {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": "a"}]}
+        headers = {"anthropic-version": "2026-10-21"}
+    got, _, raw = raw_http(fake_api, "POST", path, json.dumps({**body, "stream": True}).encode(), headers)
+    assert got == 400 and "does not implement streaming" in raw.decode()
+    assert fake_api.invalid_requests == []
 
 
 # --------------------------------------------------------------------------- concurrency
