@@ -421,9 +421,9 @@ class BatchRunner:
         status, body = response.get("status_code"), response.get("body")
         if status == 200 and isinstance(body, dict):
             return self._answer(lambda: parse_openai(body, model.api), model)
+        if status in (400, 403, 422) and isinstance(body, dict) and _is_policy_error(body):
+            return Completion(text="", finish_reason=_policy_code(body), api_refusal=True)
         if status in (400, 422) and isinstance(body, dict):
-            if _is_policy_error(body):
-                return Completion(text="", finish_reason=_policy_code(body), api_refusal=True)
             err = body.get("error", body)
             message = _short(str(err.get("message"))) if isinstance(err, dict) and err.get("message") else "no detail"
             return self._rejected(model, batch_id, status, body, message)

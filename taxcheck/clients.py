@@ -249,8 +249,11 @@ class EndpointClient:
             raise
         except Exception as exc:  # noqa: BLE001 - this is the translation boundary
             status = getattr(exc, "status_code", None)
-            if status in (400, 422):
-                return (status, getattr(exc, "body", None), _error_message(exc, self.endpoint.api_key), None)
+            body = getattr(exc, "body", None)
+            message = _error_message(exc, self.endpoint.api_key)
+            # a 403 is a refused key, unless it is a content-policy refusal (misalignment_policy_violation)
+            if status in (400, 422) or status == 403 and _is_policy_error(body, ""):
+                return (status, body, message, None)
             return (status, None, "", self._translate(exc))
 
     async def _post(self, path: str, body: dict[str, Any], params: Params) -> tuple[Any, dict[str, str]]:

@@ -23,7 +23,10 @@ def _client(api, wire="openai", url=None, timeout=5.0):
     return EndpointClient(Endpoint(name=wire, wire=wire, base_url=base, key_env=f"{wire.upper()}_API_KEY", api_key="test-key"), timeout)
 
 
-def _complete(api, *, wire="openai", api_kind="chat", messages=MSGS, params=Params(0.0, 64), model="m", timeout=5.0):
+def _complete(api, *, wire="openai", api_kind="chat", messages=MSGS, params=None, model="m", timeout=5.0):
+    # Anthropic's API version 2026-10-21 takes no temperature: the profiles never send one there
+    params = params or (Params(None, 64) if wire == "anthropic" else Params(0.0, 64))
+
     async def go():
         client = _client(api, wire, timeout=timeout)
         try:
@@ -69,20 +72,37 @@ def test_completions_prompt_table(messages, prompt):
 
 def test_anthropic_splits_system_and_sets_max_tokens(fake_api):
     fake_api.enqueue(Reply(text="Paris."))
-    c = _complete(fake_api, wire="anthropic", params=Params(0.3, 77))
+    c = _complete(fake_api, wire="anthropic", params=Params(None, 77))
     assert (c.text, c.finish_reason, c.api_refusal) == ("Paris.", "end_turn", False)
     req = fake_api.requests[0]
     assert req.path == "/v1/messages"
     assert req.body["system"] == "Be brief."
     assert req.body["messages"] == [{"role": "user", "content": "Capital of France?"}]
-    assert req.body["max_tokens"] == 77 and req.body["temperature"] == 0.3
+    assert req.body["max_tokens"] == 77 and "temperature" not in req.body
     assert "test-key" in (req.headers.get("x-api-key") or req.headers.get("authorization") or "")
 
 
-def test_anthropic_model_that_rejects_temperature(fake_api):
-    fake_api.enqueue(Reply(status=400, text="temperature is deprecated for this model"), Reply(text="ok"), Reply(text="again"))
-    assert _complete(fake_api, wire="anthropic").text == "ok"
-    assert "temperature" in fake_api.requests[0].body and "temperature" not in fake_api.requests[1].body
+def test_a_temperature_the_anthropic_api_rejects_is_dropped_once(fake_api):
+    """A profile that (wrongly) sends Anthropic a temperature: the 2026-10-21 API's own 400
+    ("temperature: Extra inputs are not permitted") adjusts the model, and says so."""
+    fake_api.allow_invalid = True  # the first body is invalid on purpose
+    seen = []
+
+    async def go():
+        client = EndpointClient(Endpoint(name="anthropic", wire="anthropic", base_url=fake_api.base_url, key_env=None,
+                                         api_key="test-key"), 5.0, on_adjust=lambda *a: seen.append(a))
+        try:
+            first = await client.complete("m", "chat", MSGS, Params(0.0, 64))
+            second = await client.complete("m", "chat", MSGS, Params(0.0, 64))
+            return first, second
+        finally:
+            await client.aclose()
+
+    fake_api.respond(lambda r: Reply(text="ok"))
+    first, second = asyncio.run(go())
+    assert first.text == second.text == "ok"
+    assert ["temperature" in r.body for r in fake_api.requests] == [True, False, False]
+    assert [(model, param, fix) for model, param, fix, _msg in seen] == [("m", "temperature", {"temperature": None})]
 
 
 def test_anthropic_stop_reason_refusal_is_an_api_refusal(fake_api):

@@ -124,7 +124,7 @@ def test_exception_messages_hold_no_key(fake_api, wire):
     async def attempt(url: str) -> CallError:
         client = EndpointClient(Endpoint(name=wire, wire=wire, base_url=url, key_env=f"{wire.upper()}_API_KEY", api_key=key), 5.0)
         try:
-            await client.complete("m", "chat", [{"role": "user", "content": "hi"}], Params())
+            await client.complete("m", "chat", [{"role": "user", "content": "hi"}], Params(None if wire == "anthropic" else 0.0))
         except CallError as exc:
             return exc
         finally:
