@@ -121,7 +121,8 @@ def choose(requested: str = "auto") -> SandboxChoice:
     if requested == "unsafe":
         return SandboxChoice("unsafe", True, "no isolation boundary: model code runs as you, with resource limits and an audit hook only")
     if requested == "namespaces":
-        return _namespaces()
+        ns = _namespaces()
+        return ns if ns.available else SandboxChoice("none", False, f"{ns.why}; {HOW_TO_ENABLE}")
     if requested in ("docker", "podman"):
         return _oci(requested, shutil.which(requested), sandbox_oci.image())
     ns = _namespaces()
@@ -143,7 +144,7 @@ _probe_lock = threading.Lock()
 
 def _namespaces() -> SandboxChoice:
     if not sys.platform.startswith("linux"):
-        return SandboxChoice("none", False, f"Linux namespaces do not exist on {sys.platform}; {HOW_TO_ENABLE}")
+        return SandboxChoice("none", False, f"Linux namespaces do not exist on {sys.platform}")
     return _probe("root-ns" if os.geteuid() == 0 else "userns", os.geteuid())
 
 
@@ -161,9 +162,12 @@ def _probe(tier: str, *key: object) -> SandboxChoice:
     if r.passed and r.isolation == tier:
         return SandboxChoice(tier, True, _DESCRIBE[tier])
     detail = r.reason.removeprefix("not executed: ")
+    said = [line.strip() for line in r.output.splitlines() if line.strip()]
+    if said and tier in ("docker", "podman"):
+        detail = said[-1][:200]  # the client's own words, e.g. "Cannot connect to the Docker daemon"
     if tier in ("docker", "podman"):
         return SandboxChoice("none", False, f"{tier} is installed but cannot run the sandbox ({detail})")
-    return SandboxChoice("none", False, f"Linux namespaces are not usable here ({detail}); {HOW_TO_ENABLE}")
+    return SandboxChoice("none", False, f"Linux namespaces are not usable here ({detail})")
 
 
 _DESCRIBE = {
@@ -197,7 +201,7 @@ def run_tests(
     """
     choice = sandbox if isinstance(sandbox, SandboxChoice) else choose(sandbox)
     if not choice.available:
-        return SandboxResult(False, f"not executed: {choice.why}"[:MAX_REASON_CHARS * 2], 0.0, "", "none", False)
+        return SandboxResult(False, f"not executed: {choice.why}", 0.0, "", "none", False)
     return _run_in(choice.tier, code, tests, entry_point, timeout_s=timeout_s, memory_mb=memory_mb, disk_mb=disk_mb, without=_without)
 
 
@@ -246,7 +250,15 @@ def _run_in(tier: str, code: str, tests: str, entry_point: str, *, timeout_s: fl
                 if timed_out and tier in ("docker", "podman"):
                     sandbox_oci.remove(tier, name)
                 if timed_out:
-                    raw += proc.communicate()[0] or b""
+                    try:
+                        raw += proc.communicate(timeout=5)[0] or b""
+                    except (subprocess.TimeoutExpired, OSError):
+                        pass
+                for stream in (proc.stdin, proc.stdout):
+                    try:
+                        stream.close()
+                    except OSError:  # a payload cut short by the kill
+                        pass
                 rc = proc.wait()
             out.seek(0)
             output = out.read(MAX_OUTPUT_BYTES).decode("utf-8", "replace")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from taxcheck.sandbox import choose, remove_tree, run_tests
+from taxcheck.sandbox import run_tests
 
 WORKTREE = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
