@@ -33,7 +33,17 @@ from taxcheck import sandbox_worker as wire
 
 MAX_REASON = 300
 DEVICES = tuple("/dev/" + d for d in kernel.DEVICES)
+# Modules a solution imported are imported here too, for tests that use them unimported;
+# only these, so that a name the worker sends cannot make this process import, say,
+# ``antigravity`` (which opens a browser) outside any hook in the unsafe tier.
+IMPORTABLE = frozenset(
+    "array bisect cmath collections copy dataclasses datetime decimal enum fractions functools "
+    "heapq itertools json math numbers operator random re statistics string textwrap typing "
+    "unicodedata".split()
+)
 _MUTABLE = (list, dict, set, bytearray)
+# What decoding the worker's words may raise: each one ends the run as a protocol violation.
+_BAD_INPUT = (wire.ProtocolError, RecursionError, MemoryError)
 LINUX = sys.platform.startswith("linux")
 
 
@@ -241,8 +251,8 @@ class Link:
                 changed = [None if x is None else self.codec.decode(x) for x in wire._list(reply["wb"])]
                 if len(changed) != len(args):
                     raise wire.ProtocolError("changes for %d arguments, not %d" % (len(changed), len(args)))
-            except wire.ProtocolError as exc:
-                self.fail("crash: the worker broke the protocol (%s)" % exc)
+            except _BAD_INPUT as exc:
+                self.fail("crash: the worker broke the protocol (%s)" % (exc or type(exc).__name__))
             for orig, new in zip(args, changed):
                 if new is not None:
                     _sync(orig, new, 0)
@@ -275,8 +285,8 @@ class Link:
             self.fail("crash: the worker broke the protocol (no result)")
         try:
             return self.codec.decode(reply["ok"])
-        except wire.ProtocolError as exc:
-            self.fail("crash: the worker broke the protocol (%s)" % exc)
+        except _BAD_INPUT as exc:
+            self.fail("crash: the worker broke the protocol (%s)" % (exc or type(exc).__name__))
 
     def _serve_callback(self, msg: dict) -> None:
         try:
@@ -285,8 +295,8 @@ class Link:
             kwargs = self.codec.decode(msg.get("kwargs", {"d": []}))
             if type(args) is not list or type(kwargs) is not dict or any(type(k) is not str for k in kwargs):
                 raise wire.ProtocolError("bad callback arguments")
-        except wire.ProtocolError as exc:
-            self.fail("crash: the worker broke the protocol (%s)" % exc)
+        except _BAD_INPUT as exc:
+            self.fail("crash: the worker broke the protocol (%s)" % (exc or type(exc).__name__))
         try:
             out = {"ok": self.codec.encode(fn(*args, **kwargs))}
         except (Broken, RemoteExit):
@@ -491,15 +501,17 @@ def _run(link: Link, code: str, tests: str, entry: str) -> str:
         if type(info) is not dict or not isinstance(name, str) or not name.isidentifier():
             continue
         if "module" in info:
-            try:
-                solution[name] = importlib.import_module(str(info["module"]))
-            except Exception:  # noqa: BLE001 - not importable here: the tests import their own
-                pass
+            module = str(info["module"])
+            if module.partition(".")[0] in IMPORTABLE:
+                try:
+                    solution[name] = importlib.import_module(module)
+                except ImportError:
+                    pass
         elif "value" in info:
             try:
                 solution[name] = link.codec.decode(info["value"])
-            except wire.ProtocolError as exc:
-                link.fail("crash: the worker broke the protocol (%s)" % exc)
+            except _BAD_INPUT as exc:
+                link.fail("crash: the worker broke the protocol (%s)" % (exc or type(exc).__name__))
     if not isinstance(solution.get(entry), Remote) or not names[entry].get("callable"):
         return "crash: no function named %r is defined" % entry
     try:

@@ -166,8 +166,9 @@ def plan_binds() -> list:
         with open("/proc/self/maps") as fh:
             for line in fh:
                 parts = line.split(None, 5)
-                if len(parts) == 6 and parts[5].startswith("/") and not parts[5].rstrip().endswith("(deleted)"):
-                    extra.append(os.path.dirname(parts[5].rstrip()))
+                path = parts[5].rstrip() if len(parts) == 6 else ""
+                if path.startswith("/") and (path.endswith(".so") or ".so." in os.path.basename(path)):
+                    extra.append(os.path.dirname(path))
     except OSError:
         pass
     for p in sorted(set(extra), key=len):

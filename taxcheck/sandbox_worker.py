@@ -25,7 +25,7 @@ import os
 import sys
 
 MAX_FRAME = 32 * 1024 * 1024
-MAX_DEPTH = 400
+MAX_DEPTH = 200  # two interpreter frames a level: well inside the recursion limit
 MAX_ITEMS = 2_000_000  # elements materialised from one iterator
 REQUEST_FD, RESPONSE_FD = 3, 4
 _PLAIN = frozenset((str, int, float, bool, type(None)))
