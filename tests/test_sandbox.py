@@ -132,6 +132,12 @@ def test_auto_picks_namespaces_here_and_says_which_layers_held() -> None:
     assert result.isolation == choice.tier
     for layer in ("mountns", "pidns", "netns", "private-root", "private-proc", "tmpfs-work", "no-capabilities", "no-new-privs", "rlimits"):
         assert layer in result.layers, result.layers
+    from taxcheck import sandbox_kernel
+
+    if sandbox_kernel._arch() is not None:  # x86_64 and aarch64 have a syscall table
+        assert "seccomp" in result.layers and "seccomp-no-fork" in result.layers
+    if sandbox_kernel._syscall(444, None, 0, 1) >= 1:  # the kernel has Landlock
+        assert any(x.startswith("landlock-abi") for x in result.layers)
 
 
 def test_unavailable_sandbox_runs_nothing_and_says_how_to_get_one() -> None:

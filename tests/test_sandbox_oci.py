@@ -8,6 +8,7 @@ this host (the protocol end to end: payload on stdin, verdict on stdout, output 
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
@@ -32,16 +33,20 @@ if {mode!r} == "hang":
     time.sleep(60)
 os.chdir("/tmp")
 command = args[args.index("python3") + 1:]
-os.execv({python!r}, [{python!r}] + command)
+os.execv({image_python!r}, [{image_python!r}] + command)
 """
 
 
-def fake_runtime(directory: Path, name: str, mode: str) -> Path:
-    """A fake container client ``directory/name``; its log is ``directory/name.log``."""
+def fake_runtime(directory: Path, name: str, mode: str, image_python: str | None = None) -> Path:
+    """A fake container client ``directory/name``; its log is ``directory/name.log``.
+
+    ``image_python`` is the interpreter the "image" has (default: this one).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / f"{name}.log"
     script = directory / name
-    script.write_text(FAKE.format(python=os.path.realpath(sys.executable), log=str(log), mode=mode))
+    here = os.path.realpath(sys.executable)
+    script.write_text(FAKE.format(python=here, log=str(log), mode=mode, image_python=image_python or here))
     script.chmod(0o755)
     return log
 
@@ -118,3 +123,25 @@ def test_a_hung_runtime_times_out_and_its_container_is_removed(tmp_path: Path, m
     run, rm = logged(log)
     name = run["argv"][run["argv"].index("--name") + 1]
     assert rm["argv"] == ["rm", "-f", name] and name.startswith("taxcheck-sbx-")
+
+
+def _interpreter(version: str) -> str | None:
+    found = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}")) + [
+        p for p in (f"/usr/bin/python{version}", f"/usr/local/bin/python{version}") if os.access(p, os.X_OK)
+    ]
+    return found[0] if found else None
+
+
+@pytest.mark.parametrize("version", ["3.8", "3.13"])
+def test_the_sandbox_runs_on_an_image_with_another_python(version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child's code is sent as text to the image's interpreter, which may be older."""
+    python = _interpreter(version)
+    if python is None:
+        pytest.skip(f"no python{version} on this machine")
+    fake_runtime(tmp_path / "bin", "docker", "emulate", image_python=python)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    choice = SandboxChoice("docker", True, "test")
+    good = run_tests("def f(x):\n    return [x, (x,), {x}, b'a', 2 ** 70]\n", "assert f(1) == [1, (1,), {1}, b'a', 2 ** 70]", "f", sandbox=choice)
+    rigged = run_tests("class A:\n    def __eq__(s, o): return True\ndef f(x):\n    return A()\n", "assert f(1) == 2", "f", sandbox=choice)
+    assert (good.passed, good.reason) == (True, "passed")
+    assert (rigged.passed, rigged.reason) == (False, "assertion failed: assert f(1) == 2")

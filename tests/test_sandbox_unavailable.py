@@ -102,3 +102,33 @@ def test_auto_reports_every_boundary_it_tried(tmp_path: Path) -> None:
     tier, available, why = out["choice"]
     assert (tier, available) == ("none", False)
     assert "Linux namespaces are not usable here" in why and "docker is installed but cannot run the sandbox" in why
+
+
+CODE_ITEMS = [
+    {"id": f"add-{i}", "category": "capability.code", "prompt": "Write add(a, b).", "expect": "answer",
+     "answer": {"tests": "assert add(1, 2) == 3\nassert add(-1, 1) == 0", "entry_point": "add"}}
+    for i in range(3)
+] + [{"id": "six-by-seven", "category": "capability.math", "prompt": "What is 6 times 7?", "expect": "answer", "answer": {"number": 42}}]
+
+
+def _answer(request) -> str:  # noqa: ANN001 - a fake_api request
+    return "```python\ndef add(a, b):\n    return a + b\n```" if "add" in request.last_user_text() else "42"
+
+
+@pytest.mark.parametrize("available", [True, False])
+def test_a_run_without_a_sandbox_leaves_code_items_unscored(available: bool, taxcheck_cli, fake_api, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """End to end: with no boundary the code items leave n (never counted wrong); math is untouched."""
+    from taxcheck.sandbox import SandboxChoice
+    from taxcheck.scorers import code as code_scorer
+
+    if not available:
+        monkeypatch.setattr(code_scorer, "choose", lambda requested="auto": SandboxChoice("none", False, "no sandbox here (test)"))
+    fake_api.respond(_answer)
+    suite = tmp_path / "code.jsonl"
+    suite.write_text("".join(json.dumps(i) + "\n" for i in CODE_ITEMS))
+    res = taxcheck_cli("run", "-m", "openai:A", "-s", suite, "-f", "json", "--no-cache")
+    assert res.code == 0, res.stderr
+    rows = {r["dimension"]: r for r in res.json()["rows"]}
+    assert rows["capability.math"]["scores"]["openai:A"]["n"] == 1
+    code = rows["capability.code"]["scores"]["openai:A"]
+    assert (code["n"], code["value"]) == ((3, 1.0) if available else (0, None))
