@@ -65,8 +65,10 @@ TASKS_LIMIT = 16
 DISK_MB = 64
 INODES = 16384
 _RESULT_LIMIT = 64 * 1024
-_SETUP_GRACE_S = {"docker": 60.0, "podman": 60.0}
-_DEFAULT_GRACE_S = 10.0
+# The parent's backstop beyond the solution's own timeout (which the supervisor enforces):
+# setting up, the worker's start (up to sandbox_harness.STARTUP_S), a container's start.
+_SETUP_GRACE_S = {"docker": 120.0, "podman": 120.0}
+_DEFAULT_GRACE_S = 45.0
 HOW_TO_ENABLE = (
     "to run model code, enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
     "and user.max_user_namespaces>0; on Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0), "

@@ -32,6 +32,7 @@ from taxcheck import sandbox_kernel as kernel
 from taxcheck import sandbox_worker as wire
 
 MAX_REASON = 300
+STARTUP_S = 30.0  # for the worker's interpreter to start, however loaded the machine
 DEVICES = tuple("/dev/" + d for d in kernel.DEVICES)
 # Modules a solution imported are imported here too, for tests that use them unimported;
 # only these, so that a name the worker sends cannot make this process import, say,
@@ -457,16 +458,24 @@ def supervise(job: dict, tier: str, layers: list, worker_src: str) -> dict:
     if isolated:
         layers += _own_layers(job)
     pid, to_w, from_w = _spawn_worker(job, isolated)
-    link = Link(pid, to_w, from_w, time.monotonic() + float(job["timeout_s"]), hook=not isolated)
+    link = Link(pid, to_w, from_w, time.monotonic() + STARTUP_S, hook=not isolated)
     tests = job["tests"]
     verdict = {"status": "failed", "executed": True, "layers": layers}
     try:
+        # Until the worker says "ready", no byte of the solution is in it: a failure up to
+        # here means the code never ran (not executed), not that it failed.
         first = link.receive()
-        if "failed" in first:
-            link.kill()
-            return {"status": "unavailable", "executed": False, "reason": str(first["failed"]), "layers": layers}
-        layers += [str(x) for x in first.get("started", [])] + (["audit-hook"] if not isolated else [])
-        link.send({"src": worker_src, "hook": not isolated, "workdir": job["workdir"]})
+        if "failed" not in first:
+            link.send({"src": worker_src, "hook": not isolated, "workdir": job["workdir"]})
+            ready = link.receive()
+    except Broken as exc:
+        first, ready = {"failed": "sandbox setup failed: the worker did not start (%s)" % exc}, None
+    if "failed" in first or ready != {"ready": True}:
+        link.kill()
+        return {"status": "unavailable", "executed": False, "reason": str(first.get("failed", "sandbox setup failed: the worker did not start"))[:MAX_REASON], "layers": layers}
+    layers += [str(x) for x in first.get("started", [])] + (["audit-hook"] if not isolated else [])
+    link.deadline = time.monotonic() + float(job["timeout_s"])  # the clock is the solution's from here
+    try:
         verdict["reason"] = _run(link, job["code"], tests, job["entry_point"])
     except Broken as exc:
         verdict["reason"] = str(exc)

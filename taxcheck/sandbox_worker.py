@@ -481,6 +481,7 @@ def main(first: dict) -> None:
     if first.get("hook"):
         install_hook(os.path.realpath(first["workdir"]), blocked)
     sys.stdout.flush()
+    _write_all(RESPONSE_FD, encode_frame({"ready": True}))  # the solution is not loaded yet
     try:
         Worker(blocked).serve()
     except EOFError:
