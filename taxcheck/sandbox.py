@@ -11,9 +11,10 @@ Tiers (``SandboxChoice.tier`` and ``SandboxResult.isolation``; stable strings fo
              namespaces; a root of its own (the host's ``/usr``, ``/lib*``, the interpreter's
              prefix and a few ``/etc`` files read-only, nothing else of the host); a fresh
              ``/proc`` that lists only the sandbox; a size- and inode-capped tmpfs at ``/tmp``
-             as the only writable place; no network interface at all; every capability
-             dropped; ``no_new_privs``; Landlock and a seccomp filter where the kernel has
-             them; rlimits. The sandbox's pid 1 is its supervisor: when it exits the kernel
+             as the only writable place; a network namespace whose one interface, loopback,
+             is down; every capability dropped; ``no_new_privs``; where the kernel has them,
+             Landlock (writes only under ``/tmp``, no TCP) and seccomp (no sockets, no new
+             processes, no namespaces, no ptrace); rlimits. The sandbox's pid 1 is its supervisor: when it exits the kernel
              kills everything left in the namespace.
 ``root-ns``  the same when taxcheck runs as root, with the sandbox mapped to a random unused
              uid so that nothing in it is root on the host (also without user namespaces, if

@@ -243,7 +243,7 @@ class Link:
         """Call a solution function; arguments it changed in place change here too."""
         try:
             msg = {"op": "call", "target": target._ref(), "args": self.codec.encode(list(args)), "kwargs": self.codec.encode(dict(kwargs))}
-        except (RecursionError, ValueError) as exc:
+        except (RecursionError, ValueError, wire.Unsendable) as exc:
             raise TypeError("arguments cannot be passed to the solution: %s" % exc)
         reply = self._reply(msg)
         value = self._value(reply)

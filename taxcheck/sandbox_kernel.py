@@ -8,17 +8,18 @@ run on Python >= 3.8 (an OCI image may carry an older interpreter than the host)
 
 The namespace boundary (``enter``) works for any user on Linux with user namespaces:
 
-* stage 1 (the user's uid, the host's namespaces) opens ``O_PATH`` handles on what Python needs
-  (``/usr``, ``/lib*``, the interpreter's prefix, a few ``/etc`` files, five ``/dev`` nodes),
-  forks, and writes the child's uid/gid maps: the caller's own ids for an ordinary user, a
-  random unused uid for root, so that nothing in the sandbox is uid 0 on the host;
+* stage 1 (the caller's uid, the host's namespaces) forks and writes the child's uid/gid
+  maps: the caller's own ids for an ordinary user, a random unused uid for root, so that
+  nothing in the sandbox is uid 0 on the host;
 * stage 2 unshares user, mount, pid, network, IPC, UTS and cgroup namespaces and forks
-* stage 3, pid 1 of the new pid namespace: it builds a root of its own on a small tmpfs (the
-  handles bind-mounted read-only, nosuid, nodev; a fresh ``/proc`` for this pid namespace; a
-  size- and inode-capped tmpfs at ``/tmp`` as the only writable place), ``pivot_root``s into it
-  and detaches the host's tree, then drops every capability, locks the securebits, sets
-  ``no_new_privs`` and marks itself undumpable. When it exits the kernel kills every process
-  left in the namespace, so nothing outlives a run.
+* stage 3, pid 1 of the new pid namespace, opens ``O_PATH`` handles on what Python needs
+  (``/usr``, ``/lib*``, the interpreter's prefix, a few ``/etc`` files, five ``/dev`` nodes)
+  and builds a root of its own on a small tmpfs: the handles bind-mounted read-only, nosuid,
+  nodev; a fresh ``/proc`` for this pid namespace; a size- and inode-capped tmpfs at ``/tmp``
+  as the only writable place. It ``pivot_root``s into it and detaches the host's tree, then
+  drops every capability, locks the securebits, sets ``no_new_privs`` and marks itself
+  undumpable. When it exits the kernel kills every process left in the namespace, so
+  nothing outlives a run.
 
 Root without user namespaces but with ``CAP_SYS_ADMIN`` gets the same tree without the user
 namespace and switches to the random uid once the mounts are made.

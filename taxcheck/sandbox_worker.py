@@ -36,6 +36,11 @@ class ProtocolError(Exception):
     """The other side sent something that is not a well-formed message."""
 
 
+class Unsendable(Exception):
+    """A value over the wire's limits (too deep, too long): the harness's refusal, not the
+    solution's exception, so it ends the run instead of reaching the tests as an error."""
+
+
 # ----------------------------------------------------------------------------- framing
 
 
@@ -93,7 +98,7 @@ class Codec:
         if t in _PLAIN:
             return v
         if depth > MAX_DEPTH:
-            raise ValueError("value nested more than %d deep" % MAX_DEPTH)
+            raise Unsendable("value nested more than %d deep" % MAX_DEPTH)
         d = depth + 1
         if t is list:
             if _PLAIN.issuperset(map(type, v)):
@@ -221,7 +226,7 @@ class Worker:
             out = []
             for item in v:
                 if len(out) >= MAX_ITEMS:
-                    raise ValueError("iterator longer than %d items" % MAX_ITEMS)
+                    raise Unsendable("iterator longer than %d items" % MAX_ITEMS)
                 out.append(self.codec.encode(item, depth))
             return {"it": out}
         return self.ref(v)
@@ -290,6 +295,7 @@ class Worker:
         op = msg["op"]
         if op == "load":
             return self.load(msg["code"])
+        before: list = []
         try:
             target = self.codec.decode(msg["target"])
             args = self.codec.decode(msg.get("args", []))
@@ -297,14 +303,19 @@ class Worker:
                 kwargs = self.codec.decode(msg.get("kwargs", {"d": []}))
                 before = [_snapshot(self.codec, a) for a in args]
                 value = target(*args, **kwargs)
-                out = {"ok": self.codec.encode(value)}
+            elif op == "getattr":
+                value = getattr(target, msg["name"])
+            else:
+                value = _OPS[op](target, *args)
+            # Encoding may run the solution's code too (a generator's body): its exceptions
+            # are answers like any other; only the wire's own limits end the run.
+            out = {"ok": self.codec.encode(value)}
+            if op == "call":
                 after = [_snapshot(self.codec, a) for a in args]
                 if before != after:
                     out["wb"] = [self.codec.encode(a) if b != c else None for a, b, c in zip(args, before, after)]
-            elif op == "getattr":
-                out = {"ok": self.codec.encode(getattr(target, msg["name"]))}
-            else:
-                out = {"ok": self.codec.encode(_OPS[op](target, *args))}
+        except Unsendable as exc:
+            out = {"fatal": "the answer cannot be sent: %s" % exc}
         except BaseException as exc:  # noqa: BLE001 - the solution's exceptions are answers too
             out = {"raise": exception_payload(exc, self.codec)}
         if self.blocked:
@@ -393,7 +404,7 @@ def _bounded_list(o) -> list:
     out = []
     for item in o:
         if len(out) >= MAX_ITEMS:
-            raise ValueError("iterable longer than %d items" % MAX_ITEMS)
+            raise Unsendable("iterable longer than %d items" % MAX_ITEMS)
         out.append(item)
     return out
 

@@ -51,6 +51,8 @@ VERDICTS = {
     "nan": ("def f():\n    return float('nan'), float('-inf')\n", "import math\na, b = f()\nassert math.isnan(a) and b == -math.inf", True, "passed"),
     "counter is a dict": ("from collections import Counter\ndef f(s):\n    return Counter(s)\n", "assert f('aab') == {'a': 2, 'b': 1}", True, "passed"),
     "namedtuple is a tuple": ("from collections import namedtuple\nP = namedtuple('P', 'x y')\ndef f():\n    return P(1, 2)\n", "assert f() == (1, 2)", True, "passed"),
+    "too deep to send": ("def f():\n    v = []\n    for _ in range(300):\n        v = [v]\n    return v\n", "assert f() == []", False, "crash: the answer cannot be sent: value nested more than 200 deep"),
+    "generator raising while it is read": ("def f():\n    yield 1\n    raise ValueError('late')\n", "try:\n    f()\nexcept ValueError as e:\n    assert str(e) == 'late'", True, "passed"),
     "generator is not a list": ("def f():\n    yield 1\n", "assert list(f()) == [1]\nassert f() == [1]", False, "assertion failed: assert f() == [1]"),
     # an argument changed in place changes for the tests too, nested objects keeping identity
     "write-back": ("def f(a, d):\n    a.append(1)\n    d['k'].append(2)\n    return None\n", "x = [0]\ninner = [1]\nd = {'k': inner}\nf(x, d)\nassert x == [0, 1]\nassert inner == [1, 2] and d['k'] is inner", True, "passed"),
