@@ -12,6 +12,7 @@ it started is alive afterwards, and none of the grader tricks turns a wrong answ
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -124,6 +125,12 @@ def attacks(ctx: dict, answer: str) -> dict[str, dict]:
                             print(leaf, open('/proc/%s/%s' % (pid, leaf), 'rb').read(100))
                         except Exception as exc:
                             print(leaf, type(exc).__name__)
+                return 1
+            """, "assert f() == 1", {}),
+        "who am I on the host": ("""
+            def f():
+                print('map', open('/proc/self/uid_map').read().split())
+                print([l for l in open('/proc/self/status') if l.startswith(('CapEff', 'CapBnd', 'NoNewPrivs', 'Seccomp:'))])
                 return 1
             """, "assert f() == 1", {}),
         # --- writes
@@ -542,6 +549,20 @@ def test_no_secret_reaches_the_code(results, host) -> None:
     assert "pids ['1', '2']" in res["environ everywhere"]["output"]
     assert "open fds [0, 1, 2, 3, 4]" in res["inherited descriptors"]["output"]
     assert "FileNotFoundError" in res["host secret file"]["output"]
+
+
+def test_the_code_is_nobody_on_the_host(results) -> None:
+    """Root's sandbox is a random unused uid; an ordinary user's is that user; no capabilities."""
+    user, res = results
+    out = res["who am I on the host"]["output"]
+    inside, outside, count = ast.literal_eval(out.split("map")[1].splitlines()[0].strip())
+    assert (inside, count) == ("1000", "1")
+    if user == "root":
+        assert int(outside) >= 1_000_000
+    else:
+        assert int(outside) == (os.geteuid() if os.geteuid() != 0 else 65534)
+    assert "CapEff:\\t0000000000000000" in out and "CapBnd:\\t0000000000000000" in out
+    assert "NoNewPrivs:\\t1" in out and "Seccomp:\\t2" in out
 
 
 def test_nothing_is_written_outside_the_work_dir(results, host) -> None:
