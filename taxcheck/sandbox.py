@@ -1,38 +1,40 @@
-"""Run untrusted, model-written Python against an item's tests in a contained child process.
+"""Run model-written Python against an item's tests behind a real isolation boundary, or not at all.
 
-Why a separate process with several layers: the code comes from a model and may loop, fork,
-allocate without bound, read secrets, write files or phone home. Python cannot sandbox itself,
-so the kernel does the real work where it can and an audit hook backs it up where it cannot.
+Why: the code comes from a model and may loop, fork, allocate, read secrets, write files, phone
+home or try to game the grader. Python cannot sandbox itself, so the boundary is the kernel's
+(or a container engine's), and where there is none the code is not run: the item is unscored,
+with the reason and how to get a sandbox, never silently run on the user's machine.
 
-What each run gets (``isolation`` in the result says which tier was reached):
+Tiers (``SandboxChoice.tier`` and ``SandboxResult.isolation``; stable strings for run files):
 
-* always: a fresh temporary working directory (also ``HOME`` and ``TMPDIR``), removed
-  afterwards; an environment built from scratch (``PATH``, ``LANG``, ``HOME``, ``TMPDIR`` and
-  nothing inherited, so no API keys); ``-I -S`` (no site-packages, no ``PYTHON*`` variables);
-  stdin from ``/dev/null``; its own session, so the wall-clock timeout kills the whole
-  process group; rlimits on CPU time, address space, file size, open files and process count
-  (``RLIMIT_NPROC`` 0: no fork or thread for an unprivileged uid); ``PR_SET_NO_NEW_PRIVS``;
-  output captured to a file and truncated; an audit hook (PEP 578) that refuses process
-  creation, sockets, ctypes, signals to other processes, raising rlimits, writes outside the
-  working directory and reading other processes' ``/proc`` entries.
-* ``full`` (running as root with ``CAP_SYS_ADMIN``, as here and in CI): new network and mount
-  namespaces (no interface is up, so even 127.0.0.1 is unreachable); fresh size-capped tmpfs
-  over ``/tmp``, ``/var/tmp``, ``/dev/shm`` and ``/run/lock``, so a write there vanishes with
-  the child; the working directory bind-mounted back in place; the standard library
-  bind-mounted read-only where an unprivileged user can read it; then a drop to a random
-  unprivileged uid/gid with no supplementary groups, so file permissions stop writes elsewhere,
-  ``RLIMIT_NPROC`` is enforced and other processes' ``/proc/*/environ`` are unreadable.
-* ``basic`` (no namespaces, e.g. an unprivileged user or a container without
-  ``CAP_SYS_ADMIN``): the "always" list only. As root in this tier ``RLIMIT_NPROC`` is not
-  enforced by the kernel and file permissions do not stop writes, so the audit hook is the
-  only guard against fork, network and stray writes.
+``userns``   an ordinary user on Linux: user, mount, pid, network, IPC, UTS and cgroup
+             namespaces; a root of its own (the host's ``/usr``, ``/lib*``, the interpreter's
+             prefix and a few ``/etc`` files read-only, nothing else of the host); a fresh
+             ``/proc`` that lists only the sandbox; a size- and inode-capped tmpfs at ``/tmp``
+             as the only writable place; a network namespace whose one interface, loopback,
+             is down; every capability dropped; ``no_new_privs``; where the kernel has them,
+             Landlock (writes only under ``/tmp``, no TCP) and seccomp (no sockets, no new
+             processes, no namespaces, no ptrace); rlimits. The sandbox's pid 1 is its supervisor: when it exits the kernel
+             kills everything left in the namespace.
+``root-ns``  the same when taxcheck runs as root, with the sandbox mapped to a random unused
+             uid so that nothing in it is root on the host (also without user namespaces, if
+             root has ``CAP_SYS_ADMIN``).
+``docker``   ``docker run`` (``podman``: ``podman run``): no network, read-only image, tmpfs
+             work dir, memory/pids/CPU limits, no capabilities, ``no-new-privileges``, uid
+             65534, removed afterwards (``sandbox_oci``). Used when asked, or by ``auto`` when
+             namespaces are unavailable and a working runtime is on PATH. Image:
+             ``$TAXCHECK_SANDBOX_IMAGE`` (default ``python:3.12-slim``, never pulled by us).
+``unsafe``   only on explicit request: the code runs as the user, in a temporary directory,
+             with rlimits and an audit hook (a tripwire that hostile code can defeat). No
+             total disk cap, no filesystem or network boundary.
+``none``     nothing ran (``executed`` is False): no boundary here, or ``sandbox="none"``.
 
-Not defended: the audit hook is a tripwire, not a security boundary (Python documents this);
-code that sets out to defeat it can, so in the ``basic`` tier deliberately hostile code may
-escape. In any tier, code written to game the harness (e.g. by forging the result message
-after introspecting the bootstrap's frames) can fake a pass; the sandbox contains damage, it
-does not certify honesty. Disk use inside the working directory is bounded per file
-(``RLIMIT_FSIZE``), not in total. No seccomp filter is installed.
+In every tier that runs code, the tests never share a process with it: the worker runs the
+solution, the supervisor runs the tests and compares plain values rebuilt from what the worker
+sent (``sandbox_harness``, ``sandbox_worker``), and the verdict travels on a descriptor the
+worker never holds, stamped with a per-run nonce. Cleanup cannot be defeated: the namespace
+and OCI tiers keep the work dir on a tmpfs that dies with the sandbox; ``unsafe`` removes its
+directory without recursion (``remove_tree``).
 """
 
 from __future__ import annotations
@@ -46,14 +48,42 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
+from taxcheck import sandbox_harness, sandbox_kernel, sandbox_oci, sandbox_worker
+
+REQUESTS = ("auto", "namespaces", "docker", "podman", "unsafe", "none")
+TIERS = ("userns", "root-ns", "docker", "podman", "unsafe", "none")
 MAX_OUTPUT_BYTES = 4096
 MAX_REASON_CHARS = 300
 FILE_SIZE_LIMIT = 16 * 1024 * 1024
 OPEN_FILES_LIMIT = 64
+TASKS_LIMIT = 16
+DISK_MB = 64
+INODES = 16384
 _RESULT_LIMIT = 64 * 1024
+# The parent's backstop beyond the solution's own timeout (which the supervisor enforces):
+# setting up, the worker's start (up to sandbox_harness.STARTUP_S), a container's start.
+_SETUP_GRACE_S = {"docker": 120.0, "podman": 120.0}
+_DEFAULT_GRACE_S = 45.0
+HOW_TO_ENABLE = (
+    "to run model code, enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
+    "and user.max_user_namespaces>0; on Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0), "
+    "or install Docker or Podman (--sandbox docker|podman), or accept the risk with --unsafe-run-code"
+)
+
+
+@dataclass(frozen=True)
+class SandboxChoice:
+    """Which tier a request resolves to here; ``why`` is one line a user can act on."""
+
+    tier: str
+    available: bool
+    why: str
 
 
 @dataclass(frozen=True)
@@ -61,8 +91,11 @@ class SandboxResult:
     """The outcome of one sandboxed test run.
 
     ``reason`` is one of "passed", "syntax error: …", "timeout", "assertion failed: …",
-    "crash: …", "memory limit", "blocked: …". ``output`` is the start of the child's
-    stdout+stderr; ``isolation`` is "full", "netns" or "basic" (see the module docstring).
+    "crash: …", "memory limit", "blocked: …" (``unsafe`` tier) or "not executed: …".
+    ``executed`` is False only when the code never started (no boundary, or setting it up
+    failed before the solution existed in any process): such an item is unscored, not wrong.
+    ``output`` is the start of the solution's stdout+stderr; ``isolation`` the tier;
+    ``layers`` the mechanisms that were actually in place.
     """
 
     passed: bool
@@ -70,283 +103,85 @@ class SandboxResult:
     duration_s: float
     output: str = ""
     isolation: str = ""
+    executed: bool = True
+    layers: tuple[str, ...] = ()
 
 
-# The bootstrap runs in the child as ``python -I -S -c _BOOT JOB_FILE RESULT_FD``. It is kept
-# in one string so nothing on disk that the child could edit is executed.
-_BOOT = r'''
-import builtins, json, os, resource, signal, sys
-
-BLOCK_PREFIX = "blocked by sandbox: "
+# ----------------------------------------------------------------------------- choosing
 
 
-def main():
-    job_path, result_fd = sys.argv[1], int(sys.argv[2])
-    with open(job_path, encoding="utf-8") as fh:
-        job = json.load(fh)
-    os.unlink(job_path)
-    nonce = job["nonce"]
+def choose(requested: str = "auto") -> SandboxChoice:
+    """The strongest boundary for ``requested`` that works here, found by actually using it.
 
-    def report(reason, status="fail"):
-        data = json.dumps({"nonce": nonce, "status": status, "reason": reason[:300], "isolation": isolation})
-        os.write(result_fd, data.encode("utf-8")[:60000])
-        os.close(result_fd)
-
-    workdir = os.getcwd()
-    isolation = "basic"
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if job["isolate"]:
-            isolation = isolate(workdir, job, ctypes, libc)
-        libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no setuid binary can raise privileges
-    except (ImportError, OSError, AttributeError):
-        pass
-    for name in [m for m in sys.modules if m == "ctypes" or m.startswith(("ctypes.", "_ctypes"))]:
-        del sys.modules[name]
-    limit(job)
-    blocked = []
-    if job["hook"]:
-        install_hook(os.path.realpath(workdir), blocked)
-    sys.stdout.flush()
-    run(job, report, blocked)
-
-
-def isolate(workdir, job, ctypes, libc):
-    """Namespaces, private tmpfs and a uid drop; returns the tier reached.
-
-    "full" when everything held, "netns" when the namespaces exist but a later step failed
-    (the child then stays root), "basic" when no namespace could be made.
+    "auto": namespaces, else a working Docker, else a working Podman, else ``none``;
+    "namespaces", "docker", "podman": that one or ``none``; "unsafe" and "none" as named.
+    Probes run once per process and configuration.
     """
-    if os.geteuid() != 0:
-        return "basic"
-    CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-    MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
-
-    def mount(src, target, fstype, flags, data):
-        enc = lambda s: s.encode() if s is not None else None
-        if libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)) != 0:
-            raise OSError(ctypes.get_errno(), "mount " + target)
-
-    try:
-        if libc.unshare(CLONE_NEWNS | CLONE_NEWNET) != 0:
-            return "basic"
-        mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-        uid = job["uid"]
-        os.chown(".", uid, uid)
-        os.chmod(".", 0o700)
-        for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock"):
-            if os.path.isdir(d) and not os.path.islink(d):
-                mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=1777")
-        # The tmpfs may now hide the working directory: bind it back at the same path.
-        if not os.path.isdir(workdir):
-            os.makedirs(workdir, mode=0o700)
-            mount("/proc/self/cwd", workdir, None, MS_BIND, None)
-            os.chdir(workdir)
-        # The interpreter may live where an unprivileged uid cannot read (e.g. /root/.pyenv).
-        stdlib = os.path.dirname(os.__file__)
-        libview = "/tmp/.taxcheck-stdlib"
-        os.makedirs(libview)
-        mount(stdlib, libview, None, MS_BIND | MS_REC, None)
-        mount(None, libview, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID, None)
-        moved = lambda p: p.replace(stdlib, libview, 1) if isinstance(p, str) and p.startswith(stdlib) else p
-        sys.path[:] = [moved(p) for p in sys.path]
-        for mod in list(sys.modules.values()):  # packages already imported find submodules here
-            path = getattr(mod, "__path__", None)
-            if isinstance(path, list):
-                path[:] = [moved(p) for p in path]
-        sys.path_importer_cache.clear()
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-    except OSError:
-        # Part-way through: the network namespace is in place, the uid drop is not.
-        return "netns" if os.geteuid() == 0 else "full"
-    return "full"
+    if requested not in REQUESTS:
+        raise ValueError(f"unknown sandbox {requested!r}: use one of {', '.join(REQUESTS)}")
+    if requested == "none":
+        return SandboxChoice("none", False, "code execution is turned off (sandbox 'none')")
+    if requested == "unsafe":
+        return SandboxChoice("unsafe", True, "no isolation boundary: model code runs as you, with resource limits and an audit hook only")
+    if requested == "namespaces":
+        ns = _namespaces()
+        return ns if ns.available else SandboxChoice("none", False, f"{ns.why}; {HOW_TO_ENABLE}")
+    if requested in ("docker", "podman"):
+        return _oci(requested, shutil.which(requested), sandbox_oci.image())
+    ns = _namespaces()
+    if ns.available:
+        return ns
+    tried = [ns.why]
+    for runtime in ("docker", "podman"):
+        path = shutil.which(runtime)
+        if path:
+            c = _oci(runtime, path, sandbox_oci.image())
+            if c.available:
+                return c
+            tried.append(c.why)
+    return SandboxChoice("none", False, f"no sandbox available ({'; '.join(tried)}); {HOW_TO_ENABLE}")
 
 
-def limit(job):
-    cpu = job["cpu_s"]
-    mem = job["memory_mb"] * 1024 * 1024
-    for res, value in (
-        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-        (resource.RLIMIT_AS, (mem, mem)),
-        (resource.RLIMIT_FSIZE, (job["fsize"], job["fsize"])),
-        (resource.RLIMIT_NOFILE, (job["nofile"], job["nofile"])),
-        (resource.RLIMIT_NPROC, (0, 0)),
-        (resource.RLIMIT_CORE, (0, 0)),
-    ):
-        try:
-            resource.setrlimit(res, value)
-        except (ValueError, OSError):
-            pass
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
+_probe_lock = threading.Lock()
 
 
-def install_hook(root, blocked):
-    sep = os.sep
-    own = str(os.getpid())
-    deny_prefixes = ("socket.", "ctypes.", "subprocess.", "os.exec", "os.spawn", "os.posix_spawn", "pty.", "resource.setrlimit", "resource.prlimit", "winreg.")
-    deny_exact = {"os.fork", "os.forkpty", "os.system", "os.startfile", "os.setuid", "os.setgid", "sys.addaudithook"}
-    deny_imports = {"ctypes", "_ctypes", "_posixsubprocess", "cffi", "_testcapi", "_xxsubinterpreters"}
-    path_events = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.symlink", "os.link", "os.chmod", "os.chown", "os.truncate", "os.utime", "os.chflags", "os.lchflags", "os.mkfifo", "os.mknod", "os.setxattr", "os.removexattr", "shutil.rmtree", "shutil.move", "shutil.copyfile", "shutil.copymode", "shutil.copystat", "shutil.copytree", "shutil.chown", "shutil.make_archive", "shutil.unpack_archive"}
-    write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-    fspath, realpath, fsdecode = os.fspath, os.path.realpath, os.fsdecode
-
-    def deny(what):
-        blocked.append(what)
-        raise PermissionError(BLOCK_PREFIX + what)
-
-    def inside(path):
-        if isinstance(path, int):
-            return True
-        try:
-            p = realpath(fsdecode(fspath(path)))
-        except Exception:
-            return False
-        return p == root or p.startswith(root + sep) or p == "/dev/null"
-
-    def foreign_proc(path):
-        if isinstance(path, int):
-            return False
-        try:
-            p = realpath(fsdecode(fspath(path)))
-        except Exception:
-            return True
-        parts = p.split(sep)
-        return len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and parts[2] != own
-
-    def hook(event, args):
-        if event == "open":
-            path, mode, flags = args
-            writing = (mode is not None and any(c in mode for c in "wax+")) or (mode is None and flags & write_flags)
-            if writing and not inside(path):
-                deny("write outside the working directory")
-            if foreign_proc(path):
-                deny("another process's /proc entry")
-        elif event in deny_exact or event.startswith(deny_prefixes):
-            deny(event)
-        elif event == "import" and args[0].partition(".")[0] in deny_imports:
-            deny("import " + args[0])
-        elif event in path_events:
-            for a in args[:2]:
-                if isinstance(a, (str, bytes)) or hasattr(a, "__fspath__"):
-                    if not inside(a):
-                        deny(event + " outside the working directory")
-        elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
-            if event != "signal.pthread_kill" and str(args[0]) not in (own, "0"):
-                deny(event)
-
-    sys.addaudithook(hook)
+def _namespaces() -> SandboxChoice:
+    if not sys.platform.startswith("linux"):
+        return SandboxChoice("none", False, f"Linux namespaces do not exist on {sys.platform}")
+    return _probe("root-ns" if os.geteuid() == 0 else "userns", os.geteuid())
 
 
-def describe(exc):
-    text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
-    return text.replace("\n", " ")[:200]
+def _oci(runtime: str, path: str | None, image: str) -> SandboxChoice:
+    if path is None:
+        return SandboxChoice("none", False, f"{runtime} is not on PATH")
+    return _probe(runtime, path, image)
 
 
-def classify(exc, blocked, tests_src):
-    seen, e = set(), exc
-    while e is not None and id(e) not in seen:  # the hook's refusal may be wrapped by the code
-        seen.add(id(e))
-        if isinstance(e, PermissionError) and str(e).startswith(BLOCK_PREFIX):
-            return "blocked: " + str(e)[len(BLOCK_PREFIX):]
-        e = e.__cause__ or e.__context__
-    if blocked:
-        return "blocked: " + blocked[0]
-    if isinstance(exc, MemoryError):
-        return "memory limit"
-    if isinstance(exc, AssertionError):
-        line, tb = None, exc.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == "<tests>":
-                line = tb.tb_lineno
-            tb = tb.tb_next
-        lines = tests_src.splitlines()
-        where = lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
-        msg = str(exc).replace("\n", " ")
-        text = " | ".join(x for x in (where, msg) if x)
-        return ("assertion failed: " + text) if text else "assertion failed"
-    return "crash: " + describe(exc)
+@lru_cache(maxsize=None)
+def _probe(tier: str, *key: object) -> SandboxChoice:
+    """Run a one-line solution in ``tier``; available only if it passed there."""
+    with _probe_lock:
+        r = _run_in(tier, "def f():\n    return 1\n", "assert f() == 1", "f", timeout_s=20.0, memory_mb=256, disk_mb=8, without=())
+    if r.passed and r.isolation == tier:
+        return SandboxChoice(tier, True, _DESCRIBE[tier])
+    detail = r.reason.removeprefix("not executed: ")
+    said = [line.strip() for line in r.output.splitlines() if line.strip()]
+    if said and tier in ("docker", "podman"):
+        detail = said[-1][:200]  # the client's own words, e.g. "Cannot connect to the Docker daemon"
+    if tier in ("docker", "podman"):
+        return SandboxChoice("none", False, f"{tier} is installed but cannot run the sandbox ({detail})")
+    return SandboxChoice("none", False, f"Linux namespaces are not usable here ({detail})")
 
 
-def run(job, report, blocked):
-    code, tests, entry = job["code"], job["tests"], job["entry_point"]
-    try:
-        solution = compile(code, "<solution>", "exec")
-    except (SyntaxError, ValueError) as exc:
-        where = " (line %s)" % exc.lineno if getattr(exc, "lineno", None) else ""
-        report("syntax error: %s%s" % (getattr(exc, "msg", None) or exc, where))
-        return
-    try:
-        tests_code = compile(tests, "<tests>", "exec")
-    except (SyntaxError, ValueError) as exc:
-        report("crash: the tests do not compile: %s" % describe(exc))
-        return
-    ns = {"__name__": "solution", "__builtins__": builtins}
-    try:
-        exec(solution, ns)
-    except BaseException as exc:
-        report(classify(exc, blocked, ""))
-        return
-    if not callable(ns.get(entry)):
-        report("crash: no function named %r is defined" % entry)
-        return
-    tns = dict(ns, __name__="tests")
-    try:
-        exec(tests_code, tns)
-        check = tns.get("check")
-        if callable(check) and check is not ns.get("check"):
-            check(tns[entry])
-    except BaseException as exc:
-        report(classify(exc, blocked, tests))
-        return
-    report("passed", status="passed")
+_DESCRIBE = {
+    "userns": "user namespaces: private root, no network, tmpfs work dir, no capabilities",
+    "root-ns": "namespaces as root, code mapped to an unprivileged uid: private root, no network, tmpfs work dir",
+    "docker": "docker container: no network, read-only image, tmpfs work dir, no capabilities",
+    "podman": "podman container: no network, read-only image, tmpfs work dir, no capabilities",
+}
 
 
-main()
-'''
-
-
-def _plain_rmtree(path: str) -> None:
-    """Remove the working directory even if the child made parts of it unwritable."""
-
-    def fix(func, p, _exc):  # noqa: ANN001 - shutil's onerror signature
-        try:
-            os.chmod(os.path.dirname(p), stat.S_IRWXU)
-            os.chmod(p, stat.S_IRWXU)
-            func(p)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=fix)
-
-
-def _read_all(fd: int, limit: int) -> bytes:
-    os.set_blocking(fd, False)
-    chunks, size = [], 0
-    while size < limit:
-        try:
-            chunk = os.read(fd, min(65536, limit - size))
-        except BlockingIOError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _signal_reason(rc: int) -> str:
-    sig = -rc
-    if sig == signal.SIGXCPU:
-        return "timeout"
-    try:
-        name = signal.Signals(sig).name
-    except ValueError:
-        name = str(sig)
-    return f"crash: killed by {name}"
+# ----------------------------------------------------------------------------- running
 
 
 def run_tests(
@@ -356,57 +191,58 @@ def run_tests(
     *,
     timeout_s: float = 10.0,
     memory_mb: int = 512,
-    _hook: bool = True,
-    _isolate: bool = True,
+    sandbox: str | SandboxChoice = "auto",
+    disk_mb: int = DISK_MB,
+    _without: tuple[str, ...] = (),
 ) -> SandboxResult:
     """Run ``code`` then ``tests`` (asserts, or a HumanEval ``check(candidate)``) in a sandbox.
 
-    Never raises for anything the code does. ``_hook=False`` and ``_isolate=False`` exist only
-    for the tests: to show what the kernel layers stop on their own, and what the ``basic``
-    tier (no namespaces, no uid drop) stops.
+    ``sandbox`` is a request for ``choose`` or a ``SandboxChoice`` already made (so that a run
+    probes once and records the tier it used). Never raises for anything the code does.
+    ``_without`` turns single layers off ("seccomp", "landlock", "userns") so that the tests
+    can show what the others hold on their own; nothing else should pass it.
     """
+    choice = sandbox if isinstance(sandbox, SandboxChoice) else choose(sandbox)
+    if not choice.available:
+        return SandboxResult(False, f"not executed: {choice.why}", 0.0, "", "none", False)
+    return _run_in(choice.tier, code, tests, entry_point, timeout_s=timeout_s, memory_mb=memory_mb, disk_mb=disk_mb, without=_without)
+
+
+@lru_cache(maxsize=1)
+def _modules() -> tuple[tuple[str, str], ...]:
+    """The child's code, as text: nothing on disk that a sandboxed process could edit runs."""
+    mods = (sandbox_kernel, sandbox_worker, sandbox_harness)
+    return tuple((m.__name__.rpartition(".")[2], Path(m.__file__).read_text(encoding="utf-8")) for m in mods)
+
+
+def _run_in(tier: str, code: str, tests: str, entry_point: str, *, timeout_s: float, memory_mb: int, disk_mb: int, without: tuple[str, ...]) -> SandboxResult:
     start = time.monotonic()
-    workdir = tempfile.mkdtemp(prefix="taxcheck-sbx-")
-    read_fd, write_fd = os.pipe()
     nonce = secrets.token_hex(16)
+    workdir = tempfile.mkdtemp(prefix="taxcheck-sbx-") if tier == "unsafe" else "/tmp"
     job = {
-        "nonce": nonce,
-        "code": code,
-        "tests": tests,
-        "entry_point": entry_point,
-        "cpu_s": int(timeout_s) + 1,
-        "memory_mb": memory_mb,
-        "fsize": FILE_SIZE_LIMIT,
-        "nofile": OPEN_FILES_LIMIT,
-        "isolate": _isolate and sys.platform.startswith("linux"),
-        "hook": _hook,
-        # A random unprivileged id per run: RLIMIT_NPROC counts per uid, and parallel runs
-        # must not count against each other.
-        "uid": 1_000_000 + secrets.randbelow(1_000_000_000),
+        "nonce": nonce, "tier": tier, "code": code, "tests": tests, "entry_point": entry_point,
+        "timeout_s": timeout_s, "cpu_s": int(timeout_s) + 1, "memory_mb": memory_mb,
+        "disk_mb": disk_mb, "inodes": INODES, "fsize": FILE_SIZE_LIMIT, "nofile": OPEN_FILES_LIMIT,
+        "nproc": TASKS_LIMIT, "workdir": workdir, "without": list(without),
     }
-    job_path = os.path.join(workdir, ".job.json")
-    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": workdir, "TMPDIR": workdir}
-    timed_out = False
-    rc: int | None = None
+    payload = json.dumps({"modules": _modules(), "job": job}).encode("utf-8")
+    stub = ["-I", "-S", "-B", "-c", sandbox_harness.STUB]
+    name = f"taxcheck-sbx-{nonce[:16]}"
+    if tier in ("docker", "podman"):
+        argv = sandbox_oci.command(tier, image=sandbox_oci.image(), name=name, memory_mb=memory_mb, disk_mb=disk_mb) + ["python3", *stub]
+        env, cwd = sandbox_oci.client_env(), None
+    else:
+        argv = [os.path.realpath(sys.executable), *stub]
+        env, cwd = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}, (workdir if tier == "unsafe" else "/")
+    timed_out, rc, raw = False, None, b""
     try:
-        with open(job_path, "w", encoding="utf-8") as fh:
-            json.dump(job, fh)
-        with tempfile.TemporaryFile() as out:
+        with tempfile.TemporaryFile(prefix="taxcheck-out-") as out:
             try:
-                proc = subprocess.Popen(
-                    [sys.executable, "-I", "-S", "-c", _BOOT, job_path, str(write_fd)],
-                    cwd=workdir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(write_fd,),
-                    start_new_session=True,
-                )
-            finally:
-                os.close(write_fd)
+                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=out, env=env, cwd=cwd, start_new_session=True)
+            except OSError as exc:
+                return SandboxResult(False, f"not executed: cannot start the sandbox: {exc}"[:MAX_REASON_CHARS], time.monotonic() - start, "", "none", False)
             try:
-                rc = proc.wait(timeout=timeout_s)
+                raw, _ = proc.communicate(payload, timeout=timeout_s + _SETUP_GRACE_S.get(tier, _DEFAULT_GRACE_S))
             except subprocess.TimeoutExpired:
                 timed_out = True
             finally:
@@ -414,41 +250,126 @@ def run_tests(
                     os.killpg(proc.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
+                if timed_out and tier in ("docker", "podman"):
+                    sandbox_oci.remove(tier, name)
+                if timed_out:
+                    try:
+                        raw += proc.communicate(timeout=5)[0] or b""
+                    except (subprocess.TimeoutExpired, OSError):
+                        pass
+                for stream in (proc.stdin, proc.stdout):
+                    try:
+                        stream.close()
+                    except OSError:  # a payload cut short by the kill
+                        pass
                 rc = proc.wait()
-            raw = _read_all(read_fd, _RESULT_LIMIT)
             out.seek(0)
             output = out.read(MAX_OUTPUT_BYTES).decode("utf-8", "replace")
     finally:
-        os.close(read_fd)
-        _plain_rmtree(workdir)
-    duration = time.monotonic() - start
-    msg = _parse_message(raw, nonce)
-    isolation = str(msg.get("isolation", "")) if msg else ""
-    if timed_out:
-        return SandboxResult(False, "timeout", duration, output, isolation)
+        if tier == "unsafe":
+            remove_tree(workdir)
+    return _result(_message(raw[:_RESULT_LIMIT], nonce), rc, timed_out, output, tier, time.monotonic() - start)
+
+
+def _message(raw: bytes, nonce: str) -> dict | None:
+    for line in reversed(raw.decode("utf-8", "replace").splitlines()):
+        try:
+            msg = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if isinstance(msg, dict) and msg.get("nonce") == nonce:
+            return msg
+    return None
+
+
+def _result(msg: dict | None, rc: int | None, timed_out: bool, output: str, tier: str, duration: float) -> SandboxResult:
     if msg is not None:
-        passed = msg.get("status") == "passed" and rc == 0
+        layers = tuple(str(x) for x in msg.get("layers") or ())
         reason = str(msg.get("reason", ""))[:MAX_REASON_CHARS]
+        if msg.get("status") == "unavailable" or msg.get("executed") is False:
+            return SandboxResult(False, f"not executed: {reason}", duration, output, "none", False, layers)
+        passed = msg.get("status") == "passed" and rc == 0
         if msg.get("status") == "passed" and rc != 0:
-            passed, reason = False, f"crash: exited with code {rc} after passing"
-        return SandboxResult(passed, reason, duration, output, isolation)
+            reason = f"crash: the sandbox exited with code {rc} after passing"
+        return SandboxResult(passed, reason, duration, output, tier, True, layers)
+    if timed_out:
+        return SandboxResult(False, "timeout", duration, output, tier, True)
     if rc is not None and rc < 0:
-        reason = _signal_reason(rc)
-    elif "MemoryError" in output:
-        reason = "memory limit"
-    else:
-        reason = f"crash: exited with code {rc} without a result"
-    return SandboxResult(False, reason, duration, output, isolation)
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = str(-rc)
+        return SandboxResult(False, f"crash: the sandbox was killed by {name}", duration, output, tier, True)
+    return SandboxResult(False, f"crash: the sandbox exited with code {rc} without a result", duration, output, tier, True)
 
 
-def _parse_message(raw: bytes, nonce: str) -> dict | None:
+# ----------------------------------------------------------------------------- cleanup
+
+
+def remove_tree(path: str) -> bool:
+    """Delete a directory tree that hostile code built; True when nothing is left.
+
+    Why not ``shutil.rmtree``: it recurses (1,200 nested directories raise ``RecursionError``)
+    and gives up on directories made unreadable. This walks without recursion and without
+    long paths: the children of each subdirectory are renamed up into the top directory, so
+    the tree is never deeper than two levels while it goes; modes are restored as it goes.
+    Symlinks are removed, never followed.
+    """
     try:
-        msg = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
-    if not isinstance(msg, dict) or msg.get("nonce") != nonce:
-        return None
-    return msg
+        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    try:
+        os.fchmod(top, stat.S_IRWXU)
+        progress = True
+        while progress:
+            progress = False
+            for entry in os.listdir(top):
+                progress |= _remove_entry(top, entry)
+    except OSError:
+        pass
+    finally:
+        os.close(top)
+    try:
+        os.rmdir(path)
+    except OSError:
+        return not os.path.lexists(path)
+    return True
 
 
-__all__ = ["SandboxResult", "run_tests"]
+def _remove_entry(top: int, name: str) -> bool:
+    """Unlink a file, or move a directory's children up into ``top`` and remove it."""
+    try:
+        if not stat.S_ISDIR(os.stat(name, dir_fd=top, follow_symlinks=False).st_mode):
+            os.unlink(name, dir_fd=top)
+            return True
+        _chmod_dir(top, name)
+        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+        try:
+            for child in os.listdir(sub):
+                if stat.S_ISDIR(os.stat(child, dir_fd=sub, follow_symlinks=False).st_mode):
+                    _chmod_dir(sub, child)  # moving a directory rewrites its "..": needs u+w
+                os.rename(child, f".taxcheck-rm-{secrets.token_hex(8)}", src_dir_fd=sub, dst_dir_fd=top)
+        finally:
+            os.close(sub)
+        os.rmdir(name, dir_fd=top)
+        return True
+    except OSError:
+        return False
+
+
+def _chmod_dir(top: int, name: str) -> None:
+    """u+rwx on a directory named relative to ``top``, without following a symlink."""
+    if sys.platform.startswith("linux"):
+        handle = os.open(name, sandbox_kernel.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=top)
+        try:
+            os.chmod(f"/proc/self/fd/{handle}", stat.S_IRWXU)
+        finally:
+            os.close(handle)
+    else:
+        os.chmod(name, stat.S_IRWXU, dir_fd=top, follow_symlinks=False)
+
+
+__all__ = ["REQUESTS", "TIERS", "SandboxChoice", "SandboxResult", "choose", "remove_tree", "run_tests"]

@@ -1,292 +1,171 @@
-"""The sandbox contains hostile code, and the code scorer finds the function in real prose.
+"""The sandbox's verdicts, its choice of boundary, and the code scorer's extraction from prose.
 
-Containment tests run with the audit hook on (what users get). The ``kernel_only`` tests turn
-the hook off to show that, in the ``full`` tier (root with namespaces, as here and in CI),
-the kernel layers stop the same things on their own; they are skipped in the ``basic`` tier.
+Hostile code (secrets, writes, sockets, processes, grader tricks) is in
+``test_sandbox_attacks.py``, run as root and as an ordinary user; the OCI runtime path is in
+``test_sandbox_oci.py``; a machine without any boundary in ``test_sandbox_unavailable.py``.
+Runs are overlapped: each table runs in one thread pool and the tests read its results.
 """
 
 from __future__ import annotations
 
 import ast
-import os
-import signal
-import socket
-import textwrap
-import uuid
-from pathlib import Path
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taxcheck.sandbox import SandboxResult, run_tests
+from taxcheck.sandbox import REQUESTS, TIERS, SandboxChoice, SandboxResult, choose, run_tests
 from taxcheck.scorers.code import CodeVerdict, extract_code, score_code
 
-CANARY = "sk-taxcheck-canary-7f3a91"
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="namespaces exist only on Linux")
 
-
-def run(code: str, tests: str = "assert f() == 1", **kw) -> SandboxResult:
-    return run_tests(textwrap.dedent(code), tests, "f", **kw)
+# name: (code, tests, passed, reason)
+VERDICTS = {
+    "pass": ("def f(x):\n    return x + 1\n", "assert f(1) == 2\nassert f(-1) == 0", True, "passed"),
+    "assert": ("def f(x):\n    return x\n", "assert f(1) == 1\nassert f(1) == 2", False, "assertion failed: assert f(1) == 2"),
+    "syntax": ("def f(x)\n    return x\n", "assert f(1) == 1", False, "syntax error: expected ':' (line 1)"),
+    "missing": ("def g(x):\n    return x\n", "assert f(1) == 1", False, "crash: no function named 'f' is defined"),
+    "not callable": ("f = 3\n", "assert f == 3", False, "crash: no function named 'f' is defined"),
+    "zero division": ("def f(x):\n    return 1 / 0\n", "assert f(1) == 1", False, "crash: ZeroDivisionError: division by zero"),
+    "recursion": ("def f(x):\n    return f(x)\n", "assert f(1) == 1", False, "crash: RecursionError: maximum recursion depth exceeded"),
+    "sys.exit": ("import sys\ndef f(x):\n    sys.exit(0)\n", "assert f(1) == 1", False, "crash: SystemExit: 0"),
+    "os._exit": ("import os\ndef f(x):\n    os._exit(0)\n", "assert f(1) == 1", False, "crash: exited with code 0 without a result"),
+    "raise at import": ("raise ValueError('nope')\ndef f():\n    return 1\n", "assert f() == 1", False, "crash: ValueError: nope"),
+    "memory": ("def f():\n    data = bytearray(10 * 1024 ** 3)\n    return 1\n", "assert f() == 1", False, "memory limit"),
+    # HumanEval style: the tests define check(candidate)
+    "check": ("def f(x):\n    return x * 2\n", "def check(candidate):\n    assert candidate(2) == 4\n", True, "passed"),
+    "check fails": ("def f(x):\n    return x * 3\n", "def check(candidate):\n    assert candidate(2) == 4\n", False, "assertion failed: assert candidate(2) == 4"),
+    # a solution's own `check` does not turn plain asserts into HumanEval style
+    "solution check": ("def check(c):\n    raise SystemExit\ndef f(x):\n    return x\n", "assert f(3) == 3", True, "passed"),
+    # a main guard does not run; stdout is captured, not mixed into the verdict
+    "main guard": ("def f(x):\n    print('hi')\n    return x\nif __name__ == '__main__':\n    input()\n", "assert f(2) == 2", True, "passed"),
+    # values cross as exact built-in types
+    "types": (
+        "from fractions import Fraction\ndef f():\n    return (1, 2.5, -0.0, 'é', b'\\x00', bytearray(b'a'), {1, 2}, frozenset(), {(1, 2): [None]}, 3j, range(3), Fraction(1, 3), True)\n",
+        "from fractions import Fraction\nv = f()\nassert v == (1, 2.5, -0.0, 'é', b'\\x00', bytearray(b'a'), {1, 2}, frozenset(), {(1, 2): [None]}, 3j, range(3), Fraction(1, 3), True)\nassert [type(x) for x in v] == [int, float, float, str, bytes, bytearray, set, frozenset, dict, complex, range, Fraction, bool]\nassert f()[-1] is True",
+        True, "passed",
+    ),
+    "big int": ("def f():\n    return 7 ** 9000\n", "assert f() == 7 ** 9000", True, "passed"),
+    "nan": ("def f():\n    return float('nan'), float('-inf')\n", "import math\na, b = f()\nassert math.isnan(a) and b == -math.inf", True, "passed"),
+    "counter is a dict": ("from collections import Counter\ndef f(s):\n    return Counter(s)\n", "assert f('aab') == {'a': 2, 'b': 1}", True, "passed"),
+    "namedtuple is a tuple": ("from collections import namedtuple\nP = namedtuple('P', 'x y')\ndef f():\n    return P(1, 2)\n", "assert f() == (1, 2)", True, "passed"),
+    "too deep to send": ("def f():\n    v = []\n    for _ in range(300):\n        v = [v]\n    return v\n", "assert f() == []", False, "crash: the answer cannot be sent: value nested more than 200 deep"),
+    "generator raising while it is read": ("def f():\n    yield 1\n    raise ValueError('late')\n", "try:\n    f()\nexcept ValueError as e:\n    assert str(e) == 'late'", True, "passed"),
+    "generator is not a list": ("def f():\n    yield 1\n", "assert list(f()) == [1]\nassert f() == [1]", False, "assertion failed: assert f() == [1]"),
+    # an argument changed in place changes for the tests too, nested objects keeping identity
+    "write-back": ("def f(a, d):\n    a.append(1)\n    d['k'].append(2)\n    return None\n", "x = [0]\ninner = [1]\nd = {'k': inner}\nf(x, d)\nassert x == [0, 1]\nassert inner == [1, 2] and d['k'] is inner", True, "passed"),
+    "no write-back when untouched": ("def f(a):\n    return len(a)\n", "x = list(range(10))\nassert f(x) == 10 and x == list(range(10))", True, "passed"),
+    # exceptions arrive as the built-in class the tests catch
+    "custom ValueError": ("class Bad(ValueError):\n    pass\ndef f():\n    raise Bad('x')\n", "try:\n    f()\n    ok = False\nexcept ValueError as e:\n    ok = str(e) == 'x'\nassert ok", True, "passed"),
+    "KeyError args": ("def f():\n    return {}['k']\n", "try:\n    f()\nexcept KeyError as e:\n    assert e.args == ('k',)", True, "passed"),
+    # the tests' own callables are called back; the solution's objects stay behind handles
+    "callback": ("def f(xs, key):\n    return sorted(xs, key=key)\n", "assert f([3, 1, 2], key=lambda v: -v) == [3, 2, 1]", True, "passed"),
+    "class entry point": (
+        "class f:\n    def __init__(self):\n        self.items = []\n    def push(self, x):\n        self.items.append(x)\n    def __len__(self):\n        return len(self.items)\n    def __contains__(self, x):\n        return x in self.items\n    def __iter__(self):\n        return iter(self.items)\n",
+        "s = f()\ns.push(4)\ns.push(5)\nassert len(s) == 2 and 4 in s and list(s) == [4, 5] and s.items == [4, 5]",
+        True, "passed",
+    ),
+    "helper used by the tests": ("def helper(x):\n    return x * 10\ndef f(x):\n    return x\n", "assert helper(f(2)) == 20", True, "passed"),
+    "module imported by the solution": ("import math\ndef f():\n    return 2.0\n", "assert math.sqrt(4) == f()", True, "passed"),
+}
 
 
 @pytest.fixture(scope="module")
-def tier() -> str:
-    return run("def f():\n    return 1\n").isolation
+def verdicts() -> dict[str, SandboxResult]:
+    def one(name: str) -> tuple[str, SandboxResult]:
+        code, tests, _, _ = VERDICTS[name]
+        return name, run_tests(code, tests, "f", timeout_s=5)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(one, VERDICTS))
 
 
-@pytest.fixture
-def parent_carries_on():
-    """After every containment test the parent is the same, unsignalled process.
-
-    That the sandbox still works afterwards is shown by the test after it, and finally by
-    ``test_parent_carries_on_after_all_containment_tests``.
-    """
-    pid, handler = os.getpid(), signal.getsignal(signal.SIGTERM)
-    yield
-    assert os.getpid() == pid
-    assert signal.getsignal(signal.SIGTERM) == handler
-
-
-@pytest.fixture
-def loopback_server():
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    srv.settimeout(0.05)  # the child has exited by now: a connection would be queued
-    try:
-        yield srv
-    finally:
-        srv.close()
-
-
-def assert_no_connection(srv: socket.socket) -> None:
-    with pytest.raises(TimeoutError):
-        conn, _ = srv.accept()
-        conn.close()
-
-
-# ----------------------------------------------------------------------------- basics
-
-
-@pytest.mark.parametrize(
-    ("code", "tests", "passed", "reason"),
-    [
-        ("def f(x):\n    return x + 1\n", "assert f(1) == 2\nassert f(-1) == 0", True, "passed"),
-        ("def f(x):\n    return x\n", "assert f(1) == 1\nassert f(1) == 2", False, "assertion failed: assert f(1) == 2"),
-        ("def f(x)\n    return x\n", "assert f(1) == 1", False, "syntax error: expected ':' (line 1)"),
-        ("def g(x):\n    return x\n", "assert f(1) == 1", False, "crash: no function named 'f' is defined"),
-        ("def f(x):\n    return 1 / 0\n", "assert f(1) == 1", False, "crash: ZeroDivisionError: division by zero"),
-        ("def f(x):\n    return f(x)\n", "assert f(1) == 1", False, "crash: RecursionError: maximum recursion depth exceeded"),
-        ("import sys\ndef f(x):\n    sys.exit(0)\n", "assert f(1) == 1", False, "crash: SystemExit: 0"),
-        ("import os\ndef f(x):\n    os._exit(0)\n", "assert f(1) == 1", False, "crash: exited with code 0 without a result"),
-        # HumanEval style: the tests define check(candidate)
-        ("def f(x):\n    return x * 2\n", "def check(candidate):\n    assert candidate(2) == 4\n", True, "passed"),
-        ("def f(x):\n    return x * 3\n", "def check(candidate):\n    assert candidate(2) == 4\n", False, "assertion failed: assert candidate(2) == 4"),
-        # a solution that defines its own `check` does not turn plain asserts into HumanEval style
-        ("def check(c):\n    raise SystemExit\ndef f(x):\n    return x\n", "assert f(3) == 3", True, "passed"),
-        # a main guard in the answer does not run; stdout is captured, not mixed into the verdict
-        ("def f(x):\n    print('hi')\n    return x\nif __name__ == '__main__':\n    input()\n", "assert f(2) == 2", True, "passed"),
-    ],
-)
-def test_verdicts(code: str, tests: str, passed: bool, reason: str) -> None:
-    result = run_tests(code, tests, "f")
-    assert (result.passed, result.reason) == (passed, reason)
-    assert result.duration_s < 5
+@pytest.mark.parametrize("name", VERDICTS)
+def test_verdicts(name: str, verdicts: dict[str, SandboxResult]) -> None:
+    _, _, passed, reason = VERDICTS[name]
+    result = verdicts[name]
+    assert (result.passed, result.reason) == (passed, reason), result.output
+    assert result.executed and result.isolation in TIERS and result.isolation not in ("none", "unsafe")
 
 
 def test_output_is_captured_and_truncated() -> None:
-    result = run("def f():\n    while True:\n        print('x' * 1000)\n", timeout_s=3)
-    assert not result.passed
+    result = run_tests("def f():\n    while True:\n        print('x' * 1000)\n", "assert f() == 1", "f", timeout_s=1)
+    # whichever comes first: the clock, or the 16 MiB cap on the output file
+    assert result.reason in ("timeout", "crash: OSError: [Errno 27] File too large")
     assert result.output.startswith("xxxx")
     assert len(result.output) <= 4096
 
 
-# ----------------------------------------------------------------------------- containment
-
-contained = pytest.mark.usefixtures("parent_carries_on")
-
-
-@contained
 def test_infinite_loop_is_stopped_by_the_timeout() -> None:
-    result = run("def f():\n    while True:\n        pass\n", timeout_s=0.5)
+    result = run_tests("def f():\n    while True:\n        pass\n", "assert f() == 1", "f", timeout_s=0.5)
     assert (result.passed, result.reason) == (False, "timeout")
-    assert result.duration_s < 2
+    assert result.duration_s < 3
 
 
-@contained
-def test_fork_loop_is_stopped(tmp_path: Path) -> None:
-    result = run("import os\ndef f():\n    while True:\n        os.fork()\n", timeout_s=2)
-    assert not result.passed
-    assert result.reason.startswith("blocked:"), result.reason
-
-
-@contained
-def test_fork_loop_that_swallows_errors_ends_at_the_timeout() -> None:
-    code = "import os\ndef f():\n    while True:\n        try:\n            os.fork()\n        except Exception:\n            pass\n"
-    result = run(code, timeout_s=0.5)
+def test_timeout_covers_the_tests_and_the_solutions_import() -> None:
+    result = run_tests("while True:\n    pass\n", "assert f() == 1", "f", timeout_s=0.5)
     assert (result.passed, result.reason) == (False, "timeout")
 
 
-@contained
-@pytest.mark.parametrize(
-    "spawn",
-    [
-        "import subprocess\n    subprocess.run(['touch', MARKER])",
-        "import os\n    os.system('touch ' + MARKER)",
-        "import os\n    os.posix_spawn('/usr/bin/touch', ['touch', MARKER], {})",
-        "import os\n    os.execv('/usr/bin/touch', ['touch', MARKER])",
-    ],
-)
-def test_spawning_a_process_is_stopped(spawn: str, tmp_path: Path) -> None:
-    marker = tmp_path / "spawned"
-    code = f"MARKER = {str(marker)!r}\ndef f():\n    {spawn}\n    return 1\n"
-    result = run(code)
-    assert not result.passed
-    assert result.reason.startswith("blocked:"), result.reason
-    assert not marker.exists()
+# ----------------------------------------------------------------------------- choosing a tier
 
 
-@contained
-def test_huge_allocation_hits_the_memory_limit() -> None:
-    result = run("def f():\n    data = bytearray(10 * 1024 ** 3)\n    return 1\n")
-    assert (result.passed, result.reason) == (False, "memory limit")
+def test_choose_knows_its_requests_and_tiers() -> None:
+    assert REQUESTS == ("auto", "namespaces", "docker", "podman", "unsafe", "none")
+    assert TIERS == ("userns", "root-ns", "docker", "podman", "unsafe", "none")
+    with pytest.raises(ValueError, match="unknown sandbox 'chroot'"):
+        choose("chroot")
+    assert choose("unsafe") == SandboxChoice("unsafe", True, choose("unsafe").why)
+    off = choose("none")
+    assert (off.tier, off.available) == ("none", False) and "turned off" in off.why
 
 
-@contained
-def test_api_keys_are_not_inherited(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
-    code = """
-        import os
-        def f():
-            seen = [os.environ.get('OPENAI_API_KEY', ''), repr(sorted(os.environ))]
-            for pid in (os.getppid(), 1):
-                try:
-                    seen.append(open(f'/proc/{pid}/environ', 'rb').read().decode('latin-1'))
-                except Exception as exc:
-                    seen.append(type(exc).__name__)
-            print(seen)
-            return seen
-        """
-    tests = "s = f()\nassert 'OPENAI_API_KEY' not in s[1]\nassert all('canary' not in x for x in s)"
-    result = run(code, tests)
-    assert result.passed, result.reason
-    assert CANARY not in result.output
-    assert "['HOME', 'LANG', 'LC_ALL', 'PATH', 'TMPDIR']" in result.output
+@linux_only
+def test_auto_picks_namespaces_here_and_says_which_layers_held() -> None:
+    import os
+
+    choice = choose()
+    assert choice.available, choice.why
+    assert choice.tier == ("root-ns" if os.geteuid() == 0 else "userns")
+    assert choose("namespaces") == choice
+    result = run_tests("def f():\n    return 1\n", "assert f() == 1", "f", sandbox=choice)
+    assert result.isolation == choice.tier
+    for layer in ("mountns", "pidns", "netns", "private-root", "private-proc", "tmpfs-work", "no-capabilities", "no-new-privs", "rlimits"):
+        assert layer in result.layers, result.layers
+    from taxcheck import sandbox_kernel
+
+    if sandbox_kernel._arch() is not None:  # x86_64 and aarch64 have a syscall table
+        assert "seccomp" in result.layers and "seccomp-no-fork" in result.layers
+    if sandbox_kernel._syscall(444, None, 0, 1) >= 1:  # the kernel has Landlock
+        assert any(x.startswith("landlock-abi") for x in result.layers)
 
 
-@contained
-@pytest.mark.parametrize("how", ["open", "os.open", "pathlib"])
-def test_writes_outside_the_working_directory_leave_nothing(how: str, tmp_path: Path) -> None:
-    targets = [tmp_path / "escaped.txt", Path("/tmp") / f"taxcheck-escape-{uuid.uuid4().hex}"]
-    write = {
-        "open": "open(t, 'w').write('x')",
-        "os.open": "os.write(os.open(t, os.O_CREAT | os.O_WRONLY), b'x')",
-        "pathlib": "pathlib.Path(t).write_text('x')",
-    }[how]
-    code = f"import os, pathlib\ndef f():\n    for t in {[str(t) for t in targets]!r}:\n        {write}\n    return 1\n"
-    result = run(code)
-    assert not result.passed
-    assert not any(t.exists() for t in targets)
+def test_unavailable_sandbox_runs_nothing_and_says_how_to_get_one() -> None:
+    missing = SandboxChoice("none", False, "no sandbox here; install one")
+    result = run_tests("raise SystemExit('ran')\n", "assert f() == 1", "f", sandbox=missing)
+    assert (result.passed, result.executed, result.isolation) == (False, False, "none")
+    assert result.reason == "not executed: no sandbox here; install one"
+    verdict = score_code("```python\ndef f():\n    return 1\n```", "assert f() == 1", "f", sandbox=missing)
+    assert (verdict.ok, verdict.isolation) == (None, "none")
+    assert verdict.reason.startswith("not executed: ") and verdict.extracted == "def f():\n    return 1"
+    # no code at all is unscored too: scoring only those as wrong would bias accuracy down
+    assert score_code("I will not write code.", "assert f() == 1", "f", sandbox=missing).ok is None
 
 
-@contained
-def test_writes_inside_the_working_directory_work_and_are_removed() -> None:
-    code = """
-        import os
-        def f():
-            os.mkdir('d')
-            with open('d/a.txt', 'w') as fh:
-                fh.write('hello')
-            os.chmod('d', 0)
-            print(os.getcwd())
-            return 1
-        """
-    result = run(code)
-    assert result.passed, result.reason
-    workdir = Path(result.output.strip())
-    assert workdir.name.startswith("taxcheck-sbx-")
-    assert not workdir.exists()
+def test_sandbox_none_is_never_executed() -> None:
+    result = run_tests("def f():\n    return 1\n", "assert f() == 1", "f", sandbox="none")
+    assert (result.executed, result.isolation) == (False, "none")
+    assert score_code("```python\ndef f():\n    return 1\n```", "assert f() == 1", "f", sandbox="none").ok is None
 
 
-@contained
-def test_loopback_connection_fails_and_the_server_sees_nothing(loopback_server: socket.socket) -> None:
-    port = loopback_server.getsockname()[1]
-    code = f"import socket\ndef f():\n    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n    return 1\n"
-    result = run(code)
-    assert not result.passed
-    assert result.reason.startswith("blocked:"), result.reason
-    assert_no_connection(loopback_server)
-
-
-@contained
-def test_signalling_the_parent_is_stopped() -> None:
-    result = run("import os, signal\ndef f():\n    os.kill(os.getppid(), signal.SIGTERM)\n    return 1\n")
-    assert not result.passed
-
-
-# ------------------------------------------------------------ the kernel layers on their own
-
-
-@contained
-@pytest.mark.parametrize(
-    ("name", "code", "want"),
-    [
-        ("fork", "import os\ndef f():\n    os.fork()\n    return 1\n", "crash: BlockingIOError"),
-        ("network", "import socket\ndef f():\n    socket.create_connection(('127.0.0.1', PORT), timeout=1)\n    return 1\n", "crash: OSError"),
-        ("write /work", "def f():\n    open(WORK, 'w').write('x')\n    return 1\n", "crash: PermissionError"),
-        ("parent environ", "import os\ndef f():\n    open(f'/proc/{os.getppid()}/environ').read()\n    return 1\n", "crash: PermissionError"),
-        ("raise rlimit", "import resource\ndef f():\n    resource.setrlimit(resource.RLIMIT_NPROC, (-1, -1))\n    return 1\n", "crash: ValueError"),
-    ],
-)
-def test_kernel_only(tier: str, name: str, code: str, want: str, loopback_server: socket.socket) -> None:
-    if tier != "full":
-        pytest.skip(f"isolation tier is {tier!r}: without namespaces the audit hook is the only guard")
-    work = Path(__file__).resolve().parent / f".escape-{uuid.uuid4().hex}"
-    code = code.replace("PORT", str(loopback_server.getsockname()[1])).replace("WORK", repr(str(work)))
-    result = run(code, _hook=False)
-    assert not result.passed
-    # a checkout under /tmp is hidden by the child's private /tmp: not found is stopped too
-    wants = (want, "crash: FileNotFoundError") if name == "write /work" and str(work).startswith("/tmp/") else (want,)
-    assert result.reason.startswith(wants), result.reason
-    assert not work.exists()
-    assert_no_connection(loopback_server)
-
-
-@contained
-@pytest.mark.parametrize(
-    ("name", "code"),
-    [
-        ("fork", "import os\ndef f():\n    os.fork()\n    return 1\n"),
-        ("network", "import socket\ndef f():\n    socket.create_connection(('127.0.0.1', PORT), timeout=1)\n    return 1\n"),
-        ("write /tmp", "def f():\n    open(TARGET, 'w').write('x')\n    return 1\n"),
-        ("parent environ", "import os\ndef f():\n    open(f'/proc/{os.getppid()}/environ').read()\n    return 1\n"),
-    ],
-)
-def test_basic_tier_still_contains(name: str, code: str, loopback_server: socket.socket) -> None:
-    """Without namespaces or a uid drop (an unprivileged CI runner), the audit hook holds."""
-    target = Path("/tmp") / f"taxcheck-escape-{uuid.uuid4().hex}"
-    code = code.replace("PORT", str(loopback_server.getsockname()[1])).replace("TARGET", repr(str(target)))
-    result = run(code, _isolate=False)
-    assert result.isolation == "basic"
-    assert not result.passed
-    assert result.reason.startswith("blocked:"), result.reason
-    assert not target.exists()
-    assert_no_connection(loopback_server)
-
-
-@contained
-def test_kernel_only_private_tmp(tier: str, tmp_path: Path) -> None:
-    if tier != "full":
-        pytest.skip(f"isolation tier is {tier!r}")
-    target = Path("/tmp") / f"taxcheck-escape-{uuid.uuid4().hex}"
-    code = f"def f():\n    open({str(target)!r}, 'w').write('x')\n    open({str(tmp_path / 'x')!r}, 'w').write('x')\n    return 1\n"
-    result = run(code, _hook=False)
-    assert not target.exists() and not (tmp_path / "x").exists(), result.reason
-
-
-def test_parent_carries_on_after_all_containment_tests() -> None:
-    result = run("def f():\n    return 1\n")
-    assert (result.passed, result.reason) == (True, "passed")
+def test_unsafe_runs_only_on_request_and_says_so() -> None:
+    result = run_tests("def f():\n    return 1\n", "assert f() == 1", "f", sandbox="unsafe")
+    assert (result.passed, result.isolation) == (True, "unsafe")
+    assert "audit-hook" in result.layers and "netns" not in result.layers
+    blocked = run_tests("import socket\ndef f():\n    socket.socket()\n    return 1\n", "assert f() == 1", "f", sandbox="unsafe")
+    assert (blocked.passed, blocked.reason) == (False, "blocked: socket.__new__")
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -365,6 +244,7 @@ def test_score_code(text: str, ok: bool, reason: str) -> None:
     assert isinstance(verdict, CodeVerdict)
     assert (verdict.ok, verdict.reason) == (ok, reason)
     assert (verdict.extracted is None) == (reason == "no code found")
+    assert verdict.isolation == choose().tier
 
 
 @pytest.mark.parametrize("text", [None, 42, "\x00" * 10, "```python\n" + "(" * 5000 + "\n```"])

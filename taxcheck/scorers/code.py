@@ -13,7 +13,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from taxcheck.sandbox import run_tests
+from taxcheck.sandbox import SandboxChoice, choose, run_tests
 
 # An opening fence (``` or ~~~, possibly indented, optional info string) up to the matching
 # closing fence of the same character and at least the same length, or the end of the text.
@@ -32,11 +32,16 @@ _CODE_START = re.compile(r"^(?:async\s+def|def|class|import|from\s+\S+\s+import|
 
 @dataclass(frozen=True)
 class CodeVerdict:
-    """``ok`` when the extracted code passed the tests; ``reason`` says why not."""
+    """``ok`` when the extracted code passed the tests; ``reason`` says why not.
 
-    ok: bool
+    ``ok is None`` means unscored: no sandbox was available, so nothing was run (``reason``
+    says why and how to get one). ``isolation`` is the sandbox tier that ran it ("none" then).
+    """
+
+    ok: bool | None
     reason: str
     extracted: str | None
+    isolation: str = ""
 
 
 def _defines(src: str, name: str) -> bool:
@@ -193,16 +198,30 @@ def extract_code(text: str, entry_point: str) -> str | None:
     return None
 
 
-def score_code(text: str, tests: str, entry_point: str, timeout_s: float = 10.0) -> CodeVerdict:
-    """Extract, run in the sandbox, and say pass/fail with the sandbox's reason. Never raises."""
+def score_code(
+    text: str, tests: str, entry_point: str, timeout_s: float = 10.0, sandbox: str | SandboxChoice = "auto"
+) -> CodeVerdict:
+    """Extract, run in the sandbox, and say pass/fail with the sandbox's reason. Never raises.
+
+    Without a sandbox every item is unscored, even one with no code in it: scoring only those
+    as wrong would bias accuracy down, since answers that do contain code are likelier right.
+    A ``sandbox`` name that ``choose`` does not know is a caller's error and raises.
+    """
+    choice = sandbox if isinstance(sandbox, SandboxChoice) else choose(sandbox)
     try:
         code = extract_code(text, entry_point)
     except Exception as exc:  # extraction is best effort; a bug there must not stop a run
-        return CodeVerdict(False, f"no code found (extraction error: {type(exc).__name__})", None)
+        code, failure = None, f"no code found (extraction error: {type(exc).__name__})"
+    else:
+        failure = "no code found"
+    if not choice.available:
+        return CodeVerdict(None, f"not executed: {choice.why}", code, "none")
     if code is None:
-        return CodeVerdict(False, "no code found", None)
+        return CodeVerdict(False, failure, None, choice.tier)
     try:
-        result = run_tests(code, tests, entry_point, timeout_s=timeout_s)
-    except Exception as exc:  # e.g. no more file descriptors or processes in the parent
-        return CodeVerdict(False, f"sandbox error: {type(exc).__name__}: {exc}"[:300], code)
-    return CodeVerdict(result.passed, result.reason, code)
+        result = run_tests(code, tests, entry_point, timeout_s=timeout_s, sandbox=choice)
+    except Exception as exc:  # e.g. no more file descriptors in the parent: ours, not the model's
+        return CodeVerdict(None, f"sandbox error: {type(exc).__name__}: {exc}"[:300], code, choice.tier)
+    if not result.executed:
+        return CodeVerdict(None, result.reason, code, result.isolation)
+    return CodeVerdict(result.passed, result.reason, code, result.isolation)
