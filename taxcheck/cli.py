@@ -101,6 +101,8 @@ def run(
     batch: Annotated[bool, typer.Option("--batch", help="Send through the provider's batch API (OpenAI Batch, Anthropic Message Batches): about half the price, no rate limits, results within hours. Interrupt and rerun to resume polling.")] = False,
     rpm: Annotated[Optional[int], typer.Option("--rpm", help="Client-side ceiling: requests per minute per endpoint.")] = None,
     tpm: Annotated[Optional[int], typer.Option("--tpm", help="Client-side ceiling: estimated tokens per minute per endpoint.")] = None,
+    sandbox: Annotated[str, typer.Option("--sandbox", help="Where model-written code (capability.code) runs: auto (user namespaces on Linux, else Docker/Podman if present), namespaces, docker, podman, or none (do not run it: code items are not graded).")] = "auto",
+    unsafe_run_code: Annotated[bool, typer.Option("--unsafe-run-code", help="Run model-written code with no isolation boundary when none is available (resource limits only). Never the default; know what you are doing.")] = False,
     system: Annotated[Optional[Path], typer.Option("--system", help="A system prompt file for every -m model (not the baseline): each becomes a variant named SPEC+FILESTEM, so -m X -b X --system guard.txt measures what the prompt costs. For several prompts, use [models.NAME] tables in taxcheck.toml.")] = None,
 ) -> None:
     """Ask the models the suite's questions, grade the answers, print the tax table."""
@@ -133,6 +135,8 @@ def run(
         tpm=tpm,
         batch=batch,
         system=system,
+        sandbox=sandbox,
+        unsafe_run_code=unsafe_run_code,
     )
     raise typer.Exit(_guard(execute, opts, sys.argv))
 
@@ -272,25 +276,39 @@ def regrade(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")] = False,
     endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL, as in run.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml, as in run.")] = None,
+    rerun_code: Annotated[bool, typer.Option("--rerun-code", help="Run the code answers again in the sandbox and store new verdicts (without it, code verdicts are read from the run file and no code runs).")] = False,
+    sandbox: Annotated[str, typer.Option("--sandbox", help="With --rerun-code: where the code runs, as in run.")] = "auto",
+    unsafe_run_code: Annotated[bool, typer.Option("--unsafe-run-code", help="With --rerun-code: as in run.")] = False,
 ) -> None:
     """Re-score a finished run with the current rules and/or an LLM judge, without asking the models again."""
 
     def body() -> int:
         from taxcheck.cache import Cache, default_cache_dir
         from taxcheck.console import say, stderr_console
+        from taxcheck.errors import UserError
         from taxcheck.pipeline import build_report, emit
         from taxcheck.regrade import regrade as do_regrade
         from taxcheck.runfile import read_run
         from taxcheck.specs import Registry
 
+        from taxcheck.run_cmd import sandbox_request
+
         err = stderr_console()
         warn = lambda m: say(err, "warning", "yellow", m)  # noqa: E731
+        requested = sandbox_request(sandbox, unsafe_run_code)
+        if (sandbox != "auto" or unsafe_run_code) and not rerun_code:
+            raise UserError("--sandbox and --unsafe-run-code only apply with --rerun-code (without it no code runs)")
         spec = Registry.load(list(endpoint or []), config).resolve(judge) if judge else None
         cache = Cache(None if no_cache else default_cache_dir(), warn=warn)
         try:
             target = do_regrade(run_file, spec, output, cache, concurrency, timeout, retries, warn)
         finally:
             cache.close()
+        if rerun_code:
+            from taxcheck.code_stage import grade_code
+            from taxcheck.sandbox import choose
+
+            grade_code(target, choose(requested), warn, rerun=True)
         emit(build_report(read_run(target, warn=warn), target), fmt)
         return 0
 

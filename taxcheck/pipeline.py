@@ -155,11 +155,13 @@ def build_report(
     counts = graded_by(data, grades)
     by_dim = {row.dimension.name: counts.get(row.dimension.name, {"judge": 0, "rule": 0, "missing": 0}) for row in table.rows}
     from taxcheck.failures import failure_causes
+    from taxcheck.code_stage import sandbox_summary
     from taxcheck.runfile import requests_sent
 
     meta = ReportMeta(
         failure_causes={m: [c.to_json() for c in cs] for m, cs in failure_causes(data).items()},
         sampling=requests_sent(data),
+        sandbox=sandbox_summary(data),
         run_id=header.run_id,
         results_file=str(results_file),
         usage=usage_from_run(data),

@@ -58,6 +58,7 @@ def regrade(
     if output is not None and output.resolve() != run_file.resolve():
         try:
             shutil.copyfile(run_file, output)
+            output.chmod(0o600)  # a copy of every prompt and answer: owner-only, as run files are
         except OSError as exc:
             raise UserError(f"cannot write {output}: {exc.strerror or exc}") from None
         target = output

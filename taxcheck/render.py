@@ -50,6 +50,7 @@ class ReportMeta:
     incomplete: dict[str, str] = field(default_factory=dict)  # dimension -> why (judge verdicts missing)
     failure_causes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # model -> grouped causes
     sampling: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> what its requests carried
+    sandbox: dict[str, Any] | None = None  # where model code ran (code_stage.sandbox_summary); None: no code
 
 
 def json_number(x: float) -> float | None:
@@ -124,6 +125,8 @@ def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
     }
     doc["failure_causes"] = meta.failure_causes
     doc["sampling"] = meta.sampling
+    if meta.sandbox is not None:
+        doc["sandbox"] = meta.sandbox
     doc["graded_by"] = meta.graded_by
     doc["grader"] = meta.grader
     doc["incomplete"] = meta.incomplete
@@ -413,9 +416,25 @@ def footer_lines(table: Table, meta: ReportMeta) -> list[tuple[str, str]]:
         if g.tripped_by or not g.unmeasured:
             lines.extend(gate_lines([g]))
         lines.extend(unmeasured_gate_lines([g]))
+    lines.extend(sandbox_lines(meta.sandbox))
     for note in meta.notes:
         lines.append(("yellow", note))
     lines.append(("dim", f"run file: {meta.results_file}"))
+    return lines
+
+
+def sandbox_lines(sandbox: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Where model code ran, under the table: the tier, or why the code dimension is not graded."""
+    if not sandbox:
+        return []
+    ran = ", ".join(f"{n} in the {tier} sandbox" for tier, n in sorted(sandbox["verdicts"].items()))
+    lines = []
+    if ran:
+        style = "bold yellow" if "unsafe" in sandbox["verdicts"] else "dim"
+        lines.append((style, f"model code ran: {ran}" + (" (no isolation boundary: --unsafe-run-code)" if "unsafe" in sandbox["verdicts"] else "")))
+    if sandbox["not_graded"]:
+        why = sandbox.get("why") or "no sandbox verdict is stored; `taxcheck regrade RUN --rerun-code` runs it"
+        lines.append(("yellow", f"capability.code: {sandbox['not_graded']} answers not graded: {why}"))
     return lines
 
 

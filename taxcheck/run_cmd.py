@@ -67,6 +67,8 @@ class RunOptions:
     tpm: int | None = None
     batch: bool = False
     system: Path | None = None  # a system prompt for every -m model (not the baseline)
+    sandbox: str = "auto"  # where model code runs (sandbox.REQUESTS)
+    unsafe_run_code: bool = False
 
 
 def default_runs_dir() -> Path:
@@ -135,6 +137,18 @@ def check_writable(path: Path) -> None:
     free = shutil.disk_usage(path.parent).free
     if free < MIN_FREE_BYTES:
         raise UserError(f"only {free // 1024} KiB free where the run file goes ({path.parent}); free some space or choose another -o")
+
+
+def sandbox_request(sandbox: str, unsafe_run_code: bool) -> str:
+    """The ``--sandbox`` / ``--unsafe-run-code`` pair as one request for ``sandbox.choose``."""
+    from taxcheck.sandbox import REQUESTS
+
+    if sandbox not in REQUESTS or sandbox == "unsafe":
+        raise UserError(f"--sandbox {sandbox!r}: one of {', '.join(r for r in REQUESTS if r != 'unsafe')} "
+                        "(to run code with no boundary, say --unsafe-run-code)")
+    if unsafe_run_code and sandbox != "auto":
+        raise UserError(f"--unsafe-run-code and --sandbox {sandbox} contradict each other; give one")
+    return "unsafe" if unsafe_run_code else sandbox
 
 
 def resolve_models(registry: Registry, opts: RunOptions, warn) -> list[ModelSpec]:
@@ -226,6 +240,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         raise UserError("--fail-over needs a candidate besides the baseline: add -m SPEC")
     suites = [resolve_suite(ref) for ref in opts.suites]
     items = select_items(suites, opts.limit, opts.seed)
+    requested = sandbox_request(opts.sandbox, opts.unsafe_run_code)
     temperature = opts.temperature if opts.temperature is not None else (0.0 if opts.samples == 1 else 0.7)
     if opts.samples > 1 and temperature == 0:
         warn("--samples > 1 at temperature 0 asks the same question K times for the same answer")
@@ -278,6 +293,15 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         return EXIT_OK
 
     check_writable(out)
+    choice = None
+    if any(i.answer is not None and i.answer.kind == "code" for i in items):
+        from taxcheck.sandbox import choose
+
+        choice = choose(requested)
+        if not choice.available:
+            warn(f"capability.code will not be graded: {choice.why}")
+        elif choice.tier == "unsafe":
+            warn("--unsafe-run-code: model-written code runs as you, with resource limits but no isolation boundary")
     writer = RunWriter(out)
     writer.open()
     try:
@@ -297,6 +321,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
                 "prices": [list(r) for r in price_rows],
                 "requests": {s.spec: {**model_params[s.spec].describe(), "profile": s.profile.pattern} for s in specs},
                 "variants": {s.spec: s.variant.record() for s in specs if s.variant is not None},
+                "sandbox": {"requested": requested, "tier": choice.tier, "why": choice.why} if choice is not None else {},
             }
             writer.write(header)
             for item in items:
@@ -314,6 +339,16 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
 
     notes = list(outcome.auth_failures.values()) if outcome else []
     del plan, done, existing  # the report re-reads the run file: free the in-memory copies first
+    if choice is not None:
+        from taxcheck.code_stage import grade_code
+
+        try:
+            grade_code(out, choice, warn, said_unavailable=True)
+        except KeyboardInterrupt as exc:
+            terminated = type(exc).__name__ == "Terminated"
+            say(err, "Terminated while running code" if terminated else "Interrupted while running code", "bold yellow",
+                f"verdicts so far are kept in {out}; rerun the same command to resume.")
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     if judge_spec is not None:
         from taxcheck.regrade import judge_file
 

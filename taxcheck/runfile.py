@@ -6,6 +6,9 @@ Layout (a public interface: users' scripts parse it)::
     {"type": "item", "item": {...}}  every suite item of the run, so the file alone can be re-reported
     {"type": "call", ...}        one finished request (success or final failure), flushed as it lands
     {"type": "verdict", ...}     a judge's grade of one call (added by --judge or regrade)
+    {"type": "code", ...}        the sandbox's verdict on one code answer (passed true/false, or null
+                                 when nothing ran), with the isolation tier it ran in: computed once
+                                 by ``run`` (or ``regrade --rerun-code``), only read afterwards
     {"type": "adjustment", ...}  a model rejected a parameter (temperature, max_tokens) and the
                                  client changed its requests from then on; a rerun starts adjusted
     {"type": "batch", ...}       a provider batch (--batch): written when the provider accepts it
@@ -76,6 +79,7 @@ class RunHeader(_Record):
     endpoints: dict[str, dict[str, str]] = {}
     prices: list[list[Any]] = []  # the user's own price rows: [pattern, input, output]
     requests: dict[str, dict[str, Any]] = {}  # model -> what its requests carried (Params.describe + profile)
+    sandbox: dict[str, Any] = {}  # {"requested", "tier", "why"}: where model code runs (code items only)
     variants: dict[str, dict[str, Any]] = {}  # variant name -> its definition (header values redacted)
 
     @field_validator("params")
@@ -172,6 +176,24 @@ class VerdictRecord(_Record):
         return (self.model, self.item, self.sample, self.turn)
 
 
+class CodeVerdictRecord(_Record):
+    """The sandbox's verdict on one code answer. Stored, so that reading a run file never runs
+    the code in it: ``report``, ``diff`` and the HTML report only read these."""
+
+    type: Literal["code"] = "code"
+    model: str
+    item: str
+    sample: int = 0
+    turn: int = 0
+    passed: bool | None = None  # None: not executed (no sandbox here), see reason
+    reason: str = ""
+    isolation: str = ""  # the sandbox tier it ran in (sandbox.TIERS)
+
+    @property
+    def key(self) -> CallKey:
+        return (self.model, self.item, self.sample, self.turn)
+
+
 class AdjustmentRecord(_Record):
     """A parameter a model rejected, and what the client sends instead (``clients.py``)."""
 
@@ -216,6 +238,7 @@ class RunData:
     dropped_torn_line: bool = False
     batches: dict[str, BatchRecord] = field(default_factory=dict)  # provider batch id -> latest state
     adjustments: list[AdjustmentRecord] = field(default_factory=list)
+    code_verdicts: dict[CallKey, CodeVerdictRecord] = field(default_factory=dict)  # latest per call
 
 
 def requests_sent(data: "RunData") -> dict[str, dict[str, Any]]:
@@ -263,6 +286,7 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
     verdicts: dict[tuple[CallKey, str], VerdictRecord] = {}
     batches: dict[str, BatchRecord] = {}
     adjustments: list[AdjustmentRecord] = []
+    code_verdicts: dict[CallKey, CodeVerdictRecord] = {}
     torn = False
     with fh:
         lines = list(_lines(fh, path))
@@ -290,6 +314,9 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
             elif kind == "verdict":
                 v = VerdictRecord.model_validate(data)
                 verdicts[(v.key, v.grader)] = v
+            elif kind == "code":
+                cv = CodeVerdictRecord.model_validate(data)
+                code_verdicts[cv.key] = cv
             elif kind == "adjustment":
                 adjustments.append(AdjustmentRecord.model_validate(data))
             elif kind == "batch":
@@ -315,7 +342,7 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
     if header is None:
         raise UserError(f"{path}: empty run file (no header)")
     return RunData(header=header, items=items, calls=calls, verdicts=verdicts, dropped_torn_line=torn, batches=batches,
-                   adjustments=adjustments)
+                   adjustments=adjustments, code_verdicts=code_verdicts)
 
 
 def _reason(exc: Exception) -> str:

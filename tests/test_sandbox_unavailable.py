@@ -118,11 +118,11 @@ def _answer(request) -> str:  # noqa: ANN001 - a fake_api request
 @pytest.mark.parametrize("available", [True, False])
 def test_a_run_without_a_sandbox_leaves_code_items_unscored(available: bool, taxcheck_cli, fake_api, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """End to end: with no boundary the code items leave n (never counted wrong); math is untouched."""
+    from taxcheck import sandbox
     from taxcheck.sandbox import SandboxChoice
-    from taxcheck.scorers import code as code_scorer
 
     if not available:
-        monkeypatch.setattr(code_scorer, "choose", lambda requested="auto": SandboxChoice("none", False, "no sandbox here (test)"))
+        monkeypatch.setattr(sandbox, "choose", lambda requested="auto": SandboxChoice("none", False, "no sandbox here (test)"))
     fake_api.respond(_answer)
     suite = tmp_path / "code.jsonl"
     suite.write_text("".join(json.dumps(i) + "\n" for i in CODE_ITEMS))
@@ -132,3 +132,9 @@ def test_a_run_without_a_sandbox_leaves_code_items_unscored(available: bool, tax
     assert rows["capability.math"]["scores"]["openai:A"]["n"] == 1
     code = rows["capability.code"]["scores"]["openai:A"]
     assert (code["n"], code["value"]) == ((3, 1.0) if available else (0, None))
+    summary = res.json()["sandbox"]
+    if available:
+        assert summary["tier"] in ("root-ns", "userns") and sum(summary["verdicts"].values()) == 3
+    else:
+        assert summary == {"requested": "auto", "tier": "none", "why": "no sandbox here (test)", "verdicts": {}, "not_graded": 3}
+        assert res.stderr.count("capability.code will not be graded: no sandbox here (test)") == 1
