@@ -11,9 +11,11 @@ Items differ in how often a model "scores" on them (refuses, hedges, gets it wro
 *heterogeneity* h in [0, 1], a share p of the items are "hard" with rate h' + (1 − h')p and
 the rest "easy" with rate (1 − h')p, where h' = √h; so the mean rate is p and h is the
 intra-item correlation of answers (h = 0: every item alike, answers independent; h = 1:
-each item always or never). The candidate moves every item's rate the same relative way
-(a cost Δ > 0 lifts rate r to r + Δ(1 − r)/(1 − p)), so its mean is p + Δ, and the two
-models' answers to one item are independent given the item's rates. Heterogeneity is what
+each item always or never). The candidate (mean p + Δ) has the same structure and finds
+hard every item the baseline finds hard, plus a share Δ of the others: the tax is as
+heterogeneous as the scores (h = 1: Δ of the items flip to always; h = 0: every item's
+rate rises by Δ). The two models' answers to one item are independent given the item's
+rates. Heterogeneity is what
 makes the two models agree: with no tax, single answers of the two models differ on a
 share ψ = 2p(1 − p)(1 − h) of the items, the **discordance** a user may know from an
 earlier run and can give instead of h.
@@ -110,14 +112,22 @@ class ItemModel:
             raise ValueError(f"samples must be at least 1, got {self.samples}")
 
     def types(self) -> list[tuple[float, float, float]]:
-        """(share of items, baseline rate, candidate rate) of the two item types."""
+        """(share of items, baseline rate, candidate rate) of the item types.
+
+        An item is "hard" (rate h' + (1 − h')·mean) or "easy" ((1 − h')·mean) for each model,
+        h' = √h; the candidate finds hard every item the baseline does, plus a share Δ of
+        the rest (for Δ < 0, the baseline's hard items less a share |Δ|), so the tax has
+        the same heterogeneity as the scores.
+        """
         p, d = self.baseline_rate, self.tax
+        q = p + d
         lam = math.sqrt(self.heterogeneity)
-        out = []
-        for share, r in ((p, lam + (1 - lam) * p), (1 - p, (1 - lam) * p)):
-            moved = r + d * (1 - r) / (1 - p) if d >= 0 else r * (1 + d / p)
-            out.append((share, r, min(1.0, max(0.0, moved))))
-        return out
+
+        def rate(hard: bool, mean: float) -> float:
+            return lam * hard + (1 - lam) * mean
+
+        shares = ((min(p, q), True, True), (max(0.0, d), False, True), (max(0.0, -d), True, False), (1 - max(p, q), False, False))
+        return [(w, rate(hb, p), rate(hc, q)) for w, hb, hc in shares if w > 0.0]
 
     def discordance(self) -> float:
         """Share of items on which one answer of each model differs (K = 1)."""
@@ -245,10 +255,11 @@ def _cost_threshold(m: int, n: int, alpha: float) -> int | None:
 
 
 def _normal_power(model: ItemModel, n: int, alpha: float) -> float:
-    """Normal approximation of P(B − C − γ > z·√(B + C)) over n items (delta method).
+    """Normal approximation of the table's test calling a cost over n items.
 
-    B and C are the sums of the positive and negative parts of the item differences,
-    which is what ``stats.paired_difference`` tests.
+    ``stats.paired_counts`` rejects when B − C − γφ > z·√(φ(B + C)), B and C the sums of
+    the positive and negative parts of the item differences and φ the dispersion factor;
+    φ is taken at its expected value and B − C − z√(φ(B + C)) linearised (delta method).
     """
     z = NormalDist().inv_cdf(1 - alpha / 2)
     e_d = e_a = e_d2 = e_da = 0.0
@@ -261,9 +272,11 @@ def _normal_power(model: ItemModel, n: int, alpha: float) -> float:
     if e_a <= 0.0:
         return 0.0
     var_d, var_a, cov = e_d2 - e_d**2, e_d2 - e_a**2, e_da - e_d * e_a
+    phi = stats.dispersion(n * var_d, n * (e_a - e_d**2))
     mu_u = n * e_a
-    mean = n * e_d - stats.CORRECTION - z * (math.sqrt(mu_u) - n * var_a / (8 * mu_u**1.5))
-    var = n * var_d + z * z * var_a / (4 * e_a) - z * math.sqrt(n) * cov / math.sqrt(e_a)
+    root_phi = math.sqrt(phi)
+    mean = n * e_d - stats.CORRECTION * phi - z * root_phi * (math.sqrt(mu_u) - n * var_a / (8 * mu_u**1.5))
+    var = n * var_d + phi * z * z * var_a / (4 * e_a) - z * root_phi * math.sqrt(n) * cov / math.sqrt(e_a)
     if var <= 0.0:
         return 1.0 if mean > 0 else 0.0
     return NormalDist().cdf(mean / math.sqrt(var))

@@ -3,53 +3,57 @@
 Standard library only: this module is imported on every ``taxcheck`` start, and numpy or
 scipy would cost more start-up time than all the statistics here ever take.
 
-**One procedure for every K.** Each item contributes one value in [0, 1] (a rate: the mean
-of its K samples) or in [-1, 1] (a paired difference of two such means). Every interval
-and test below is a *score* procedure on those item values, with a quarter-unit
-continuity correction (``CORRECTION``):
+**One procedure for every K.** Each item contributes one value: in [0, 1] for a rate (the
+mean of its K samples) or in [-1, 1] for a paired difference of two such means. Every
+interval and test is a *score* procedure on effective counts built from those values, with
+a quarter-unit continuity correction (``CORRECTION``):
 
-* a rate is the Wilson score interval on S = Σ mᵢ "successes" out of n items;
+* a rate is the Wilson score interval on S/φ "successes" out of n/φ, S = Σ mᵢ;
 * a paired tax is Tango's (1998) score interval for a difference of paired proportions on
-  B = Σ max(dᵢ, 0) and C = Σ max(-dᵢ, 0) (the discordant pairs, fractional when K > 1),
-  and its p-value is the same score statistic evaluated at a tax of 0 (which is McNemar's
-  statistic, (|B - C| - γ) / √(B + C)). The interval is the set of taxes the test does not
-  reject, so "the interval excludes 0" and "p < 0.05" are one decision, and a gate "the
-  lower end is above PP points" is that test rejecting a tax of PP. The code computes the
-  decision at 0 first and then searches for each end only on its side of 0, so the two
+  B/φ and C/φ out of n/φ, B = Σ max(dᵢ, 0) and C = Σ max(-dᵢ, 0) (the discordant items,
+  fractional when K > 1); its p-value is the same statistic at a tax of 0, McNemar's
+  (|B − C| − γ)/√(B + C) on the effective counts. The interval is the set of taxes the
+  test does not reject, so "the interval excludes 0" and "p < 0.05" are one decision, and a
+  gate "the lower end is above PP points" is that test rejecting a tax of PP. The decision
+  at 0 is made first and each end is then searched for only on its side of 0, so the two
   cannot disagree even by rounding.
 
-**Why item values and a binomial variance, for K > 1.** The items, not the samples, were
-drawn from the population of prompts, so the item is the unit (DESIGN §2: K never fakes
-precision). A value mᵢ in [0, 1] with mean p has variance at most p(1 − p) (reached when
-every item is always or never refused), and a difference dᵢ in [-1, 1] has
-Var(d) ≤ E|d| − Δ², which is exactly the variance the two binary formulas use. So applied
-to item means they are the binary procedures, valid whatever the item heterogeneity: never
-narrower than the data allow, never of zero width from finite data (the variance comes
-from the score equation, not from the spread of the observed values, so identical answers
-still leave uncertainty), and monotone near 0 (an interval depends on the data only
-through S, or B and C, and moves the same way they do). The price: K narrows a rate not at
-all and a tax only through fewer discordant items, so with homogeneous items the
-intervals are conservative. In model evaluations the items dominate the variance (the
-same prompt is refused at every temperature), which is where this costs least.
+With one sample per item φ = 1 and these are the textbook binary procedures.
 
-Rejected alternatives, measured (``benchmarks/coverage.py`` and the exploration behind
-it): the percentile bootstrap over items that this module used before collapsed near 0
-(20 items × 10 samples, one positive: upper end 0.015, narrower than Wilson on 1/200),
-gave zero width on identical heterogeneous items and covered 83.5 % at small n; a
-t-interval on item means has zero width whenever the item values are equal; a
-design-effect (Rao-Scott / Korn-Graubard) Wilson estimates the within-item correlation
-from the data, which near 0 is noise, and is then non-monotone (zero positives must fall
-back to n, one positive at 1/10 suggests an effective n near n·K).
+**Clustered by item (K > 1).** The items, not the samples, were drawn from the population
+of prompts, so the item is the unit (DESIGN §2: K never fakes precision). A value mᵢ in
+[0, 1] with mean p varies at most p(1 − p) (every item always or never refused), and a
+difference dᵢ in [-1, 1] at most E|d| − Δ²: exactly the variances of the binary formulas,
+so applied to item means they are valid whatever the heterogeneity. φ (``dispersion``, a
+Rao & Scott 1992 design factor) is how much less the item values actually vary than that
+bound, shrunk towards 1 by ``PRIOR_ITEMS`` pseudo-items: all-or-nothing items give φ = 1
+(K buys nothing, rightly), alike items asked K times give φ near 1/K once there is enough
+discordant mass to show it. The shrinkage keeps φ at 1 near 0, which makes the intervals
+monotone there (a first refusal at 1/10 never narrows the upper end, as it did under the
+old bootstrap) and keeps coverage at small n; the variance comes from the score equation
+on counts, never from the spread of the observed values alone, so finite data never give
+zero width (identical answers from both models still leave a ±18-point interval at
+n = 20).
 
-**Why the quarter correction.** Exact coverage over the benchmark's grid at K = 1 (true
-rates 0.01-0.99, n 20/50/200, correlated models, every table enumerated): plain Wilson
-covers only 91.1 % (n = 50, p = 0.01) and 92.4 % (n = 20, p = 0.95); plain Tango/McNemar
-calls a true tax of 0 confident up to 5.4 % of the time (n = 50) and covers down to 93.2 %.
-With γ = 1/4 the minima are 94.0 % (rates) and 94.7 % (taxes) and the false-confident rate
-stays under 4.9 %; γ = 1/2 (Yates-like, the classic "with continuity correction") buys
-little more coverage (95.5 %) at the cost of power (its size falls to 2.5 % at n = 20).
-The exact McNemar test that the table printed before is more conservative still (size
-2.3 % at n = 20) and has no interval for the difference that inverts it.
+Rejected alternatives, measured: the percentile bootstrap over items that this module
+used before collapsed near 0 (20 items × 10 samples, one positive: upper end 0.015,
+narrower than Wilson on 1/200), gave zero width on identical heterogeneous items, covered
+83.5 % at small n and took minutes on 80,000 items; a t-interval on item means has zero
+width whenever the item values are equal; an unshrunk design factor (Korn-Graubard) is
+noise near 0 and non-monotone; the bound alone (φ = 1 always) meets every target but
+covers 99-100 % at K > 1, wasting the samples (tax intervals 1.1-2× as wide).
+
+**Why the quarter correction.** Exact coverage at K = 1, every table enumerated, over a
+finer exploration grid than the benchmark's (true rates 0.01, 0.02, 0.05, 0.1 … 0.99;
+n 20-500; phi correlation 0-0.95 between the models): plain Wilson covers only 91.1 %
+(n = 50, p = 0.01) and 92.4 % (n = 20, p = 0.95); plain Tango/McNemar calls a true tax of
+0 confident up to 5.4 % of the time (n = 50) and covers down to 93.2 %. With γ = 1/4 the
+minima are 94.0 % (rates) and 94.7 % (taxes) and the false-confident rate stays under
+4.9 %; γ = 1/2 (the classic "with continuity correction") buys a little more coverage
+(95.4 %) at a cost in power (its size falls to 2.5 % at n = 20). The exact McNemar test
+the table printed before is as conservative (2.3 % at n = 20) and has no interval for the
+difference that inverts it: it disagreed with the Newcombe interval in 136 of the 1,771
+tables at n = 20. ``benchmarks/coverage.py`` prints the coverage on the stated grid.
 
 Everything is pure and deterministic: no random numbers, and results depend only on the
 multiset of item values, not on their order.
@@ -66,6 +70,7 @@ from fractions import Fraction
 __all__ = [
     "ALPHA",
     "CORRECTION",
+    "PRIOR_ITEMS",
     "LOW_N",
     "METHOD_PAIRED",
     "METHOD_RATE",
@@ -74,6 +79,7 @@ __all__ = [
     "Rate",
     "above_allowance",
     "cohen_kappa",
+    "dispersion",
     "paired_counts",
     "paired_difference",
     "rate",
@@ -87,13 +93,16 @@ Z95 = 1.959963984540054  # two-sided 95 % standard normal quantile
 ALPHA = 0.05  # the level the table's colours and gates decide at (1 - 0.95)
 LOW_N = 30  # a dimension with n < LOW_N is flagged "low n" (DESIGN §2)
 CORRECTION = 0.25  # continuity correction in item units; see the module docstring
+PRIOR_ITEMS = 5.0  # pseudo-items shrinking the dispersion towards 1; see ``dispersion``
 METHOD_RATE = "wilson-cc0.25 on item means"
 METHOD_PAIRED = "tango-score-cc0.25 on item differences"
 
 # Values this close outside [0, 1] are float noise from averaging, not bad input.
 _TOLERANCE = 1e-9
-# Bisection steps for an interval end: 2^-60 of the bracket, below float resolution.
-_STEPS = 60
+# An interval end is found to within this (a millionth of a percentage point) ...
+_END_TOL = 1e-12
+# ... in at most this many root-finding steps (bisection alone would need 40).
+_STEPS = 200
 # JSON prints fractions to 6 decimals; a gate decides on the number the user can read.
 _GATE_DECIMALS = 6
 
@@ -109,6 +118,7 @@ class Rate:
     ci_low: float
     ci_high: float
     method: str = METHOD_RATE
+    dispersion: float = 1.0  # Rao-Scott factor the interval used (1: binary; see ``dispersion``)
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,7 @@ class Paired:
     p_value: float  # two-sided, of the score test of "no difference"
     method: str = METHOD_PAIRED
     statistic: float = _NAN  # the score statistic at a difference of 0 (signed)
+    dispersion: float = 1.0  # Rao-Scott factor the interval used (1: binary; see ``dispersion``)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -184,14 +195,34 @@ def _wilson_end(x: float, n: float, z: float, sign: float) -> float:
     return min(1.0, max(0.0, centre + sign * half))
 
 
-def rate_counts(total: float, n: int) -> Rate:
-    """The rate of ``n`` items whose values sum to ``total`` (its sufficient statistic)."""
+def dispersion(spread: float, bound: float) -> float:
+    """How much less the item values vary than the binary bound allows, shrunk towards 1.
+
+    ``spread`` is Σ(vᵢ − v̄)² of the item values, ``bound`` the same sum had every value
+    been 0 or ±1 with the same mean (Σ|vᵢ| − n·v̄², never smaller). Their ratio is the
+    Rao-Scott design factor: 1 for one sample per item or all-or-nothing items, about
+    1/K for alike items asked K times. ``PRIOR_ITEMS`` pseudo-items at ratio 1 are added
+    to both, so little discordant mass cannot argue the factor down: near 0 it stays at
+    1 (monotone, and no zero width), and only a run with real within-item variation earns
+    a narrower interval from its K samples.
+    """
+    return min(1.0, (max(0.0, spread) + PRIOR_ITEMS) / (max(0.0, bound) + PRIOR_ITEMS))
+
+
+def rate_counts(total: float, n: int, squares: float | None = None) -> Rate:
+    """The rate of ``n`` items whose values sum to ``total`` and their squares to ``squares``.
+
+    These are its sufficient statistics; ``squares=None`` means one sample per item
+    (values 0 or 1, squares = total). The Wilson interval is taken on the effective counts
+    total/φ out of n/φ, φ = ``dispersion`` (Rao & Scott 1992).
+    """
     if n == 0:
         return Rate(_NAN, 0, _NAN, _NAN)
     total = min(float(n), max(0.0, total))
     value = total / n
-    low, high = wilson(total, n, correction=CORRECTION)
-    return Rate(value, n, min(low, value), max(high, value))
+    phi = 1.0 if squares is None else dispersion(squares - n * value * value, total - n * value * value)
+    low, high = wilson(total / phi, n / phi, correction=CORRECTION)
+    return Rate(value, n, min(low, value), max(high, value), dispersion=phi)
 
 
 def rate(values: Sequence[float]) -> Rate:
@@ -201,7 +232,8 @@ def rate(values: Sequence[float]) -> Rate:
     samples; the same formula serves one sample per item and K (module docstring).
     """
     data = _clean(values, "values")
-    return rate_counts(math.fsum(data), len(data))  # fsum: exact, so order never matters
+    # fsum: exact, so the result never depends on the order of the items
+    return rate_counts(math.fsum(data), len(data), math.fsum(v * v for v in data))
 
 
 # --------------------------------------------------------------------------- paired
@@ -245,50 +277,73 @@ def score_test(b: float, c: float, n: int) -> tuple[float, float]:
     return t0, (1.0 if t0 == 0.0 else _normal_sf2(t0))
 
 
-def _bisect(b: float, c: float, n: int, inside: float, outside: float, z: float) -> float:
+def _interval_end(b: float, c: float, n: int, inside: float, outside: float, z: float) -> float:
     """The interval end between ``inside`` (not rejected) and ``outside`` (rejected).
 
-    The statistic falls as Δ rises, so one crossing of ±z lies between them; the answer
-    is always on the ``inside`` side of the bracket, never beyond ``outside``.
+    The statistic falls as Δ rises, so one crossing of ±z lies between them. Found by
+    the Illinois variant of regula falsi (bisection while an end is infinite), which keeps
+    the bracket: the answer is always on the ``inside`` side, never beyond ``outside``,
+    and within ``_END_TOL`` of the exact end.
     """
-    upper_end = outside > inside
+    sign = -1.0 if outside > inside else 1.0  # rejected where sign·T(Δ) > z
+
+    def excess(delta: float) -> float:
+        return sign * score_statistic(b, c, n, delta) - z
+
+    f_in, f_out = excess(inside), excess(outside)
+    last = 0
     for _ in range(_STEPS):
-        mid = (inside + outside) / 2.0
-        if mid == inside or mid == outside:
+        if abs(outside - inside) <= _END_TOL:
             break
-        t = score_statistic(b, c, n, mid)
-        rejected = t < -z if upper_end else t > z
-        if rejected:
-            outside = mid
+        if math.isinf(f_out) or math.isinf(f_in) or f_out == f_in:
+            mid = (inside + outside) / 2.0
         else:
-            inside = mid
+            mid = inside + (outside - inside) * (-f_in) / (f_out - f_in)
+            if not min(inside, outside) < mid < max(inside, outside):
+                mid = (inside + outside) / 2.0
+        f_mid = excess(mid)
+        if f_mid > 0:
+            outside, f_out = mid, f_mid
+            if last == 1:
+                f_in /= 2.0  # Illinois: stop one end from sticking
+            last = 1
+        else:
+            inside, f_in = mid, f_mid
+            if last == -1:
+                f_out /= 2.0
+            last = -1
+            if f_mid == 0.0:
+                break
     return inside
 
 
-def paired_counts(b: float, c: float, n: int, z: float = Z95) -> Paired:
+def paired_counts(b: float, c: float, n: int, squares: float | None = None, z: float = Z95) -> Paired:
     """The paired difference from its sufficient statistics (see ``score_statistic``).
 
-    The p-value decides first; each interval end is then searched for only on its side of
-    0, so a confident interval and p < ALPHA are one fact, not two computations that
-    usually agree.
+    ``b`` = Σ max(dᵢ, 0), ``c`` = Σ max(−dᵢ, 0), ``squares`` = Σ dᵢ² of the item
+    differences dᵢ (``None``: one sample per item, so squares = b + c). Tango's procedure
+    runs on the effective counts b/φ, c/φ out of n/φ (φ = ``dispersion``). The p-value
+    decides first; each interval end is then searched for only on its side of 0, so a
+    confident interval and p < ALPHA are one fact, not two computations that usually agree.
     """
     if n == 0:
         return Paired(_NAN, 0, _NAN, _NAN, _NAN, statistic=_NAN)
     if b < 0 or c < 0 or b + c > n * (1 + _TOLERANCE):
         raise ValueError(f"need b, c >= 0 and b + c <= n, got b={b}, c={c}, n={n}")
     value = (b - c) / n
-    t0, p_value = score_test(b, c, n)
+    phi = 1.0 if squares is None else dispersion(squares - n * value * value, b + c - n * value * value)
+    b, c, m = b / phi, c / phi, n / phi
+    t0, p_value = score_test(b, c, m)
     if p_value < ALPHA:  # 0 is rejected: both ends lie on the estimate's side of it
-        toward_zero = 0.0
         low_inside = high_inside = value
+        low_outside = 0.0 if value > 0 else -1.0
+        high_outside = 0.0 if value < 0 else 1.0
     else:  # 0 is inside the interval
-        toward_zero = math.nan
         low_inside, high_inside = min(0.0, value), max(0.0, value)
-    low_outside = toward_zero if value > 0 and toward_zero == 0.0 else -1.0
-    high_outside = toward_zero if value < 0 and toward_zero == 0.0 else 1.0
-    low = _bisect(b, c, n, inside=low_inside, outside=low_outside, z=z)
-    high = _bisect(b, c, n, inside=high_inside, outside=high_outside, z=z)
-    return Paired(value, n, low, high, p_value, statistic=t0)
+        low_outside, high_outside = -1.0, 1.0
+    low = _interval_end(b, c, m, inside=low_inside, outside=low_outside, z=z)
+    high = _interval_end(b, c, m, inside=high_inside, outside=high_outside, z=z)
+    return Paired(value, n, low, high, p_value, statistic=t0, dispersion=phi)
 
 
 def paired_difference(candidate: Sequence[float], baseline: Sequence[float]) -> Paired:
@@ -312,7 +367,7 @@ def paired_difference(candidate: Sequence[float], baseline: Sequence[float]) -> 
     diffs = [x - y for x, y in zip(cand, base, strict=True)]
     b = math.fsum(d for d in diffs if d > 0)
     c = -math.fsum(d for d in diffs if d < 0)
-    return paired_counts(b, c, n)
+    return paired_counts(b, c, n, math.fsum(d * d for d in diffs))
 
 
 def above_allowance(ci_low: float, allowance_pp: float) -> bool:

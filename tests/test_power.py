@@ -87,6 +87,8 @@ def test_item_model_has_the_stated_moments(p: float, tax: float, h: float) -> No
     assert sum(w * rc for w, _, rc in types) == pytest.approx(p + tax)
     variance = sum(w * rb * rb for w, rb, _ in types) - p * p
     assert variance == pytest.approx(h * p * (1 - p))  # h is the intra-item correlation
+    q = p + tax
+    assert sum(w * rc * rc for w, _, rc in types) - q * q == pytest.approx(h * q * (1 - q))  # for both models
     dist = model.unit_distribution()
     assert sum(pr for pr, _, _ in dist) == pytest.approx(1.0)
     assert sum(pr * (c - b) for pr, b, c in dist) == pytest.approx(tax)

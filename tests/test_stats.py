@@ -23,6 +23,7 @@ from taxcheck.stats import (
     ALPHA,
     CORRECTION,
     LOW_N,
+    PRIOR_ITEMS,
     Z95,
     Paired,
     Rate,
@@ -159,12 +160,42 @@ def test_wilson_rejects_impossible_counts(x: int, n: int) -> None:
 # --------------------------------------------------------------------------- rate
 
 
-def test_rate_is_the_corrected_score_interval_on_the_item_sum() -> None:
+def reference_rate_interval(values: list[float]) -> tuple[float, float]:
+    """The rate interval rebuilt from its definition: the design factor from explicit
+    deviations (spread of the values against n·v̄(1 − v̄), the spread of 0/1 values with the
+    same mean, both plus PRIOR_ITEMS), then the score equation solved on effective counts."""
+    n = len(values)
+    mean = sum(values) / n
+    spread = sum((v - mean) ** 2 for v in values)
+    phi = min(1.0, (spread + PRIOR_ITEMS) / (n * mean * (1 - mean) + PRIOR_ITEMS))
+    return score_interval_by_bisection(sum(values) / phi, n / phi, CORRECTION)
+
+
+def test_rate_of_one_sample_per_item_is_the_corrected_wilson_interval() -> None:
     values = [1, 0, 0, 1, 0, 0, 0, 0, 0, 1]
     assert rate(values) == Rate(0.3, 10, *wilson(3, 10, correction=CORRECTION))
-    clustered = [0.5, 0.25, 0, 1, 0.75]
-    assert rate(clustered) == Rate(0.5, 5, *wilson(2.5, 5, correction=CORRECTION))
-    assert rate(clustered) == rate_counts(2.5, 5)
+    assert rate(values).dispersion == 1.0  # 0/1 values are at the bound, whatever PRIOR_ITEMS
+    assert rate(values) == rate_counts(3, 10)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0.5, 0.25, 0, 1, 0.75], [0.4] * 12, [0.5], [0.1] + [0.0] * 19, [k / 10 for k in range(11)] * 3, [1 / 3, 2 / 3] * 40],
+)
+def test_rate_of_item_means_matches_its_definition(values: list[float]) -> None:
+    got = rate(values)
+    low, high = reference_rate_interval(values)
+    assert got.ci_low == pytest.approx(min(low, got.value), abs=1e-9)
+    assert got.ci_high == pytest.approx(max(high, got.value), abs=1e-9)
+    assert got == rate_counts(math.fsum(values), len(values), math.fsum(v * v for v in values))
+    assert 0.0 < got.dispersion <= 1.0
+
+
+def test_alike_items_asked_often_narrow_the_rate_and_all_or_nothing_items_do_not() -> None:
+    alike = [0.3] * 100  # every item refused 3 times in 10: samples carry the variance
+    all_or_nothing = [1.0] * 30 + [0.0] * 70  # the items carry it
+    assert rate(alike).ci_high - rate(alike).ci_low < 0.5 * (rate(all_or_nothing).ci_high - rate(all_or_nothing).ci_low)
+    assert rate(all_or_nothing) == rate_counts(30, 100)
 
 
 @pytest.mark.parametrize(
@@ -173,8 +204,6 @@ def test_rate_is_the_corrected_score_interval_on_the_item_sum() -> None:
         # anchors from score_interval_by_bisection (an independent route to the same roots)
         ([0] * 10, 0.0, 0.0, 0.3122),
         ([1] * 10, 1.0, 0.6878, 1.0),
-        ([0.5], 0.5, 0.0146, 0.9854),  # one item at ½: the data say almost nothing
-        ([0.4] * 12, 0.4, 0.1678, 0.6839),  # identical items still leave uncertainty
     ],
 )
 def test_rate_edge_cases(values: list[float], value: float, low: float, high: float) -> None:
@@ -335,10 +364,37 @@ def test_clustered_values_give_one_decision(data: tuple[int, list[tuple[int, int
     assert p == paired_difference(cand[::-1], base[::-1])
     b = math.fsum(max(0.0, x - y) for x, y in zip(cand, base))
     c = math.fsum(max(0.0, y - x) for x, y in zip(cand, base))
-    assert p == paired_counts(b, c, len(pairs))
+    assert p == paired_counts(b, c, len(pairs), math.fsum((x - y) ** 2 for x, y in zip(cand, base)))
     flipped = paired_difference(base, cand)  # swapping the models mirrors everything
     assert flipped.p_value == pytest.approx(p.p_value)
     assert flipped.ci_low == pytest.approx(-p.ci_high, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("cand", "base"),
+    [
+        ([2 / 3, 1, 1 / 3, 1, 2 / 3, 1, 0.5, 0.5, 0, 1] * 3, [1 / 3, 2 / 3, 0, 0, 1 / 3, 0, 0.5, 0.5, 0, 1] * 3),
+        ([0.3] * 40, [0.1] * 40),  # alike items: the samples carry the variance
+        ([0.1, 0.2, 0.0, 0.4] * 10, [0.0, 0.2, 0.1, 0.1] * 10),
+    ],
+)
+def test_paired_item_means_match_their_definition(cand: list[float], base: list[float]) -> None:
+    """Ends are roots of the likelihood-derived statistic on effective counts, with the
+    design factor rebuilt from explicit deviations; p is that statistic's normal tail."""
+    d = [x - y for x, y in zip(cand, base)]
+    n = len(d)
+    mean = sum(d) / n
+    spread = sum((v - mean) ** 2 for v in d)
+    bound = n * (sum(abs(v) for v in d) / n - mean * mean)
+    phi = min(1.0, (spread + PRIOR_ITEMS) / (bound + PRIOR_ITEMS))
+    b = sum(v for v in d if v > 0) / phi
+    c = -sum(v for v in d if v < 0) / phi
+    got = paired_difference(cand, base)
+    assert got.dispersion == pytest.approx(phi)
+    assert tango_by_likelihood(b, c, n / phi, got.ci_low, CORRECTION) == pytest.approx(Z95, abs=1e-5)
+    assert tango_by_likelihood(b, c, n / phi, got.ci_high, CORRECTION) == pytest.approx(-Z95, abs=1e-5)
+    t0 = tango_by_likelihood(b, c, n / phi, 0.0, CORRECTION)
+    assert got.p_value == pytest.approx(math.erfc(abs(t0) / math.sqrt(2)), rel=1e-6)
 
 
 @settings(max_examples=200, deadline=None)
