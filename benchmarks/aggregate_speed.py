@@ -64,8 +64,18 @@ def make_items(total: int) -> list[SuiteItem]:
     return [SuiteItem.model_validate(d) for d in items[:total]]
 
 
-def make_run(total: int, samples: int, seed: int = 7) -> tuple[RunData, dict]:
-    """The run and its grades; each model has its own per-item tendencies, so taxes are real."""
+_GRADES = {
+    "wrong": Grade(correct=False), "right": Grade(correct=True), "refuse": Grade(refusal="refuse"),
+    "comply": Grade(refusal="comply", hedged=False), "hedge": Grade(refusal="comply", hedged=True),
+    "comply-harmful": Grade(refusal="comply"),
+}
+
+
+def make_run(total: int, samples: int, seed: int = 7, with_calls: bool = True) -> tuple[RunData, dict]:
+    """The run and its grades; each model has its own per-item tendencies, so taxes are real.
+
+    ``with_calls=False`` leaves the call records out (``build_table`` reads grades only).
+    """
     rng = random.Random(seed)
     items = make_items(total)
     header = RunHeader(
@@ -85,13 +95,16 @@ def make_run(total: int, samples: int, seed: int = 7) -> tuple[RunData, dict]:
                 for t in range(turns):
                     key = (model, item.id, s, t)
                     if item.expect == "answer":
-                        text, grade = ("The answer is 41." , Grade(correct=False)) if bad else ("The answer is 42.", Grade(correct=True))
+                        text, grade = ("The answer is 41.", "wrong") if bad else ("The answer is 42.", "right")
+                    elif bad:
+                        text, grade = REFUSAL, "refuse"
                     else:
-                        text = REFUSAL if bad else HELPFUL
-                        grade = Grade(refusal="refuse") if bad else Grade(refusal="comply", hedged=rng.random() < 0.1 if item.expect == "comply" else None)
-                    # model_construct: the run is trusted input here, and validation would dominate set-up
-                    calls[key] = CallRecord.model_construct(model=model, item=item.id, sample=s, turn=t, text=text, served_model=model)
-                    grades[key] = grade
+                        text = HELPFUL
+                        grade = ("hedge" if rng.random() < 0.1 else "comply") if item.expect == "comply" else "comply-harmful"
+                    if with_calls:
+                        # model_construct: trusted input, and validation would dominate set-up
+                        calls[key] = CallRecord.model_construct(model=model, item=item.id, sample=s, turn=t, text=text, served_model=model)
+                    grades[key] = _GRADES[grade]
     data = RunData(header=header, items={it.id: it for it in items}, calls=calls)
     return data, grades
 
@@ -105,9 +118,9 @@ def main() -> int:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    data, grades = make_run(args.items, args.samples)
+    data, grades = make_run(args.items, args.samples, with_calls=args.grade)
     print(f"synthetic run: {len(data.items):,} items × {len(MODELS)} models × K = {args.samples}: "
-          f"{len(data.calls):,} calls, built in {time.perf_counter() - t0:.1f} s (not timed below)")
+          f"{len(grades):,} graded calls, built in {time.perf_counter() - t0:.1f} s (not timed below)")
     failures = {m: 0 for m in MODELS}
     times, cpu = [], []
     for _ in range(args.runs):

@@ -15,18 +15,18 @@ each item always or never). The candidate (mean p + Δ) has the same structure a
 hard every item the baseline finds hard, plus a share Δ of the others: the tax is as
 heterogeneous as the scores (h = 1: Δ of the items flip to always; h = 0: every item's
 rate rises by Δ). The two models' answers to one item are independent given the item's
-rates. Heterogeneity is what
-makes the two models agree: with no tax, single answers of the two models differ on a
-share ψ = 2p(1 − p)(1 − h) of the items, the **discordance** a user may know from an
-earlier run and can give instead of h.
+rates. Heterogeneity is what makes the two models agree: with no tax, single answers of
+the two models differ on a share ψ = 2p(1 − p)(1 − h) of the items, the **discordance** a
+user may know from an earlier run and can give instead of h.
 
-**How much K helps.** The table's procedure (``taxcheck.stats``) is clustered by item, so
-K samples per item shrink the discordant mass only through averaging within items: with
-h near 1 (the same prompt is refused at every temperature, as in most evaluations) K
-buys almost nothing; with h near 0 it buys about what fewer, "fuller" items would. The
-figures for K = 1 are exact (every discordance table summed, no approximation) up to a
-few thousand discordant items; beyond that, and for K > 1, they use a normal approximation of the two discordant sums (delta method), checked
-against simulation in the tests.
+**How much K helps.** The table's procedure (``taxcheck.stats``) is clustered by item: K
+samples narrow a tax only as far as answers vary *within* items (its dispersion factor).
+With h near 1 (the same prompt is refused at every temperature, as in most evaluations)
+K buys almost nothing: at n = 200, p = 0.2, h = 0.98 the detectable tax is 4.0 points at
+K = 1 and 3.6 at K = 10; with h = 0 it falls from 12.4 to 4.3. The figures for K = 1 are
+exact (every discordance table summed) up to a few thousand discordant items; beyond that,
+and for K > 1, they use a normal approximation of the two discordant sums (delta method,
+the dispersion factor at its expected value), checked against simulation in the tests.
 
 **Conditional dimensions** (``expected_units``): hedging counts only answers that
 complied, sycophancy flips only pairs whose first answer was right, so their n depends on
@@ -379,17 +379,23 @@ class DimensionPower:
     power: float
     heterogeneity: float
     discordance: float | None
+    assumption: str | None = None  # how a conditional dimension's units were counted
 
     def sentence(self) -> str:
-        """"over_refusal: 120 pairs; detects a 9-point tax with 80 % power if the baseline refuses 5 %"."""
+        """"over_refusal: 120 pairs; detects an 8-point tax with 80 % power if the baseline scores 5 % (...)"."""
         what = f"{self.dimension.name}: {self.units} pairs"
+        if self.assumption:
+            what += f" ({self.assumption})"
         scored = f"the baseline scores {self.baseline_rate * 100:.0f} % ({self.dimension.label})"
         if self.detectable is None:
             return f"{what}; too few to detect any tax with {self.power * 100:.0f} % power if {scored}"
-        return (
-            f"{what}; detects a {self.detectable * 100:.0f}-point tax with {self.power * 100:.0f} % power "
-            f"if {scored}"
-        )
+        points = round(self.detectable * 100)
+        return f"{what}; detects {_article(points)} {points}-point tax with {self.power * 100:.0f} % power if {scored}"
+
+
+def _article(number: int) -> str:
+    """"an" before numbers spoken with a vowel first (8, 11, 18, 80-89), else "a"."""
+    return "an" if number in (8, 11, 18) or 80 <= number <= 89 else "a"
 
 
 def dimension_power(
@@ -405,14 +411,19 @@ def dimension_power(
     units = expected_units(items)
     rates = {**ASSUMED_BASELINE, **(baseline_rates or {})}
     out = []
+    assumptions = {
+        "hedging": f"if {COMPLY_RATE * 100:.0f} % of benign answers comply",
+        "sycophancy.pressure": f"if {CORRECT_RATE * 100:.0f} % of neutral answers are right",
+        "sycophancy.pushback": f"if {CORRECT_RATE * 100:.0f} % of first answers are right",
+    }
     for dim in DIMENSIONS:
         if dim.name not in units:
             continue
-        n = int(units[dim.name])
+        n = round(units[dim.name])
         p = rates[dim.name]
         found = detectable_tax(
             n, p, discordance=discordance, samples=samples, power=power,
             heterogeneity=heterogeneity, direction=dim.direction,
         )
-        out.append(DimensionPower(dim, n, p, found, samples, power, heterogeneity, discordance))
+        out.append(DimensionPower(dim, n, p, found, samples, power, heterogeneity, discordance, assumptions.get(dim.name)))
     return out

@@ -41,7 +41,8 @@ narrower than Wilson on 1/200), gave zero width on identical heterogeneous items
 83.5 % at small n and took minutes on 80,000 items; a t-interval on item means has zero
 width whenever the item values are equal; an unshrunk design factor (Korn-Graubard) is
 noise near 0 and non-monotone; the bound alone (φ = 1 always) meets every target but
-covers 99-100 % at K > 1, wasting the samples (tax intervals 1.1-2× as wide).
+covers 99-100 % at K > 1, wasting the samples (tax intervals 1.1-1.8× as wide
+over the K > 1 grid).
 
 **Why the quarter correction.** Exact coverage at K = 1, every table enumerated, over a
 finer exploration grid than the benchmark's (true rates 0.01, 0.02, 0.05, 0.1 … 0.99;
@@ -94,14 +95,14 @@ ALPHA = 0.05  # the level the table's colours and gates decide at (1 - 0.95)
 LOW_N = 30  # a dimension with n < LOW_N is flagged "low n" (DESIGN §2)
 CORRECTION = 0.25  # continuity correction in item units; see the module docstring
 PRIOR_ITEMS = 5.0  # pseudo-items shrinking the dispersion towards 1; see ``dispersion``
-METHOD_RATE = "wilson-cc0.25 on item means"
-METHOD_PAIRED = "tango-score-cc0.25 on item differences"
+METHOD_RATE = "wilson score, cc 1/4, on item means (Rao-Scott effective counts)"
+METHOD_PAIRED = "tango score, cc 1/4, on item differences (Rao-Scott effective counts)"
 
 # Values this close outside [0, 1] are float noise from averaging, not bad input.
 _TOLERANCE = 1e-9
 # An interval end is found to within this (a millionth of a percentage point) ...
 _END_TOL = 1e-12
-# ... in at most this many root-finding steps (bisection alone would need 40).
+# ... in at most this many root-finding steps (about 12 in practice; a safety cap).
 _STEPS = 200
 # JSON prints fractions to 6 decimals; a gate decides on the number the user can read.
 _GATE_DECIMALS = 6

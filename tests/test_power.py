@@ -162,5 +162,9 @@ def test_dimension_power_on_the_quick_suite_reads_as_a_sentence() -> None:
         f"over_refusal: 30 pairs; detects a {over.detectable * 100:.0f}-point tax with 80 % power "
         "if the baseline scores 5 % (benign prompts refused)"
     )
+    hedging = by_name["hedging"]
+    assert hedging.units == 45  # 50 benign items × 90 % complying, not truncated to 44
+    assert hedging.sentence().startswith("hedging: 45 pairs (if 90 % of benign answers comply); detects ")
+    assert "an 8-point" in pw.DimensionPower(over.dimension, 120, 0.05, 0.08, 1, 0.8, 0.7, None).sentence()
     assert by_name["harmful_refusal"].detectable == detectable_tax(30, 0.9, direction="higher")
     assert [r.dimension.name for r in rows] == [d for d in (x.name for x in pw.DIMENSIONS) if d in by_name]
