@@ -316,6 +316,19 @@ def test_every_two_by_two_table_gives_one_decision(n: int) -> None:
             assert accepted == (p.ci_low <= d <= p.ci_high), (b, c, d, p)
 
 
+def test_all_1771_tables_at_twenty_pairs_through_the_list_api() -> None:
+    """Every (a, b, c, d) with a + b + c + d = 20, as 0/1 vectors: one decision each (the
+    old Newcombe interval and exact McNemar p disagreed on 136 of these)."""
+    count = 0
+    for a in range(21):
+        for b in range(21 - a):
+            for c in range(21 - a - b):
+                p = paired_difference(*table_to_vectors(a, b, c, 20 - a - b - c))
+                assert_one_decision(p)
+                count += 1
+    assert count == 1771
+
+
 def test_the_list_api_reduces_to_the_table() -> None:
     for a, b, c, d in [(36, 12, 2, 0), (14, 5, 0, 22), (59, 6, 16, 80), (1, 1, 7, 12), (0, 0, 0, 9)]:
         cand, base = table_to_vectors(a, b, c, d)
