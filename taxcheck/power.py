@@ -38,7 +38,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 from taxcheck import stats
@@ -240,6 +239,7 @@ def _binary_power(n: int, pb: float, pc: float, alpha: float) -> float:
 
 def _cost_threshold(m: int, n: int, alpha: float) -> int | None:
     """Smallest b out of m discordant items at which the table calls a confident cost."""
+    from statistics import NormalDist  # here: ``statistics`` costs start-up time
 
     def cost(b: int) -> bool:
         t, p_value = stats.score_test(b, m - b, n)
@@ -261,6 +261,8 @@ def _normal_power(model: ItemModel, n: int, alpha: float) -> float:
     the positive and negative parts of the item differences and φ the dispersion factor;
     φ is taken at its expected value and B − C − z√(φ(B + C)) linearised (delta method).
     """
+    from statistics import NormalDist
+
     z = NormalDist().inv_cdf(1 - alpha / 2)
     e_d = e_a = e_d2 = e_da = 0.0
     for pr, base, cand in model.unit_distribution():

@@ -66,7 +66,6 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 
 __all__ = [
     "ALPHA",
@@ -379,6 +378,8 @@ def above_allowance(ci_low: float, allowance_pp: float) -> bool:
     0.14000000000000004 is 14 points, which does not exceed an allowance of 14, and float
     noise in ``ci_low * 100`` cannot trip a gate. NaN (no paired items) is never above.
     """
+    from fractions import Fraction  # here, not at import: every start imports this module
+
     if math.isnan(ci_low):
         return False
     shown = Fraction(round(ci_low, _GATE_DECIMALS)).limit_denominator(10**_GATE_DECIMALS)
