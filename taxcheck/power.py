@@ -56,6 +56,7 @@ __all__ = [
     "detectable_tax",
     "dimension_power",
     "expected_units",
+    "heterogeneity_for",
     "power_of",
 ]
 
