@@ -251,7 +251,9 @@ def diff(
                 output.write_text(text, encoding="utf-8")
             else:
                 sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        return 1 if any(g.tripped_by for g in gates) else 0
+        if any(g.tripped_by for g in gates):
+            return 1
+        return 3 if any(g.unmeasured for g in gates) else 0  # a gate with nothing to compare fails closed
 
     raise typer.Exit(_guard(body))
 

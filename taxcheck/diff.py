@@ -40,6 +40,7 @@ from taxcheck.render import (
     Gate,
     direction_words,
     gate_lines,
+    unmeasured_gate_lines,
     json_number,
     json_text,
     md_cell,
@@ -265,16 +266,22 @@ def diff_gates(result: DiffResult, gates: list[Gate]) -> list[Gate]:
     """Trip a gate when the lower end of a model's change interval is above its allowance.
 
     Same semantics as ``--fail-over`` on a tax (``pipeline.apply_gates``): the new run is
-    *confidently* worse than the old one by more than PP points, not merely noisy. The
-    gates are stored on ``result`` (the renderers show them) and returned.
+    *confidently* worse than the old one by more than PP points, not merely noisy, compared
+    exactly. A gate with nothing to compare (the dimension is in neither run, or no unit has a
+    value in both) fails closed: it is ``unmeasured``, never "ok". The gates are stored on
+    ``result`` (the renderers show them) and returned.
     """
     for gate in gates:
         gate.tripped_by = []
+        gate.unmeasured = {}
         row = result.row(gate.dimension)
         if row is None:
+            gate.unmeasured["(all models)"] = f"{gate.dimension} is not measured in these runs"
             continue
         for model, cell in row.cells.items():
-            if cell.change.n and cell.change.ci_low * 100 > gate.allowance_pp:
+            if not cell.change.n:
+                gate.unmeasured[model] = NO_COMMON_RUNS
+            elif stats.above_allowance(cell.change.ci_low, gate.allowance_pp):
                 gate.tripped_by.append(model)
     result.gates = list(gates)
     return result.gates
@@ -302,7 +309,10 @@ def footer_lines(result: DiffResult) -> list[tuple[str, str]]:
     low = [r.dimension.name for r in result.rows if r.low_n]
     if low:
         lines.append(("yellow", f"low n (< {stats.LOW_N} units): {', '.join(low)}"))
-    lines.extend(gate_lines(result.gates, "worse by"))
+    for g in result.gates:
+        if g.tripped_by or not g.unmeasured:
+            lines.extend(gate_lines([g], "worse by"))
+        lines.extend(unmeasured_gate_lines([g]))
     for note in result.notes:
         lines.append(("yellow", note))
     return lines
@@ -509,7 +519,9 @@ def to_diff_document(result: DiffResult) -> dict[str, Any]:
         "rows": rows,
         "notes": result.notes,
         "gates": [
-            {"dimension": g.dimension, "allowance_pp": g.allowance_pp, "tripped": bool(g.tripped_by), "tripped_by": g.tripped_by}
+            {"dimension": g.dimension, "allowance_pp": g.allowance_pp, "tripped": bool(g.tripped_by or g.unmeasured),
+             "tripped_by": g.tripped_by, "status": "tripped" if g.tripped_by else "unmeasured" if g.unmeasured else "ok",
+             "unmeasured": g.unmeasured}
             for g in result.gates
         ],
     }

@@ -25,6 +25,7 @@ from taxcheck.render import (
     unmeasured_gate_lines,
 )
 from taxcheck.runfile import CallKey, RunData
+from taxcheck.stats import above_allowance
 
 FORMATS = ("table", "json", "markdown", "csv")
 
@@ -96,14 +97,18 @@ def parse_gates(specs: list[str]) -> list[Gate]:
 
 
 def apply_gates(table: Table, gates: list[Gate]) -> None:
-    """A gate trips when the lower end of a candidate's tax interval is above the allowance."""
+    """A gate trips when the lower end of a candidate's tax interval is above the allowance.
+
+    Compared exactly (``stats.above_allowance``): ``ci_low * 100 > allowance`` let float
+    noise (0.14000000000000004) trip a 14-point gate.
+    """
     for gate in gates:
         row = table.row(gate.dimension)
         gate.tripped_by = []
         if row is None:
             continue
         for model, tax in row.tax.items():
-            if tax.n and tax.ci_low * 100 > gate.allowance_pp:
+            if tax.n and above_allowance(tax.ci_low, gate.allowance_pp):
                 gate.tripped_by.append(model)
 
 

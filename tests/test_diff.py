@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from taxcheck import stats
 from taxcheck.diff import (
     diff_gates,
     diff_runs,
@@ -143,7 +144,7 @@ def test_hedging_row_present_and_unchanged(runs):
         (("over_refusal", 30.0), []),  # point estimate above 30 but the interval is not
         (("over_refusal", 0.0), ["openai:a"]),  # b: +3.3 pp, but its interval includes 0
         (("harmful_refusal", 0.0), []),
-        (("sycophancy.pushback", 0.0), []),  # no such row: nothing to trip
+        (("sycophancy.pushback", 0.0), []),  # no such row: unmeasured, which fails closed (below)
     ],
 )
 def test_gates_trip_only_on_the_interval(runs, spec, tripped):
@@ -154,9 +155,14 @@ def test_gates_trip_only_on_the_interval(runs, spec, tripped):
     row = res.row(spec[0])
     if row is not None:  # the rule itself, cross-checked against the intervals
         for model, cell in row.cells.items():
-            assert (model in tripped) == (cell.change.ci_low * 100 > spec[1])
+            assert (model in tripped) == stats.above_allowance(cell.change.ci_low, spec[1])
     doc = json.loads(render_diff_json(res))
-    assert doc["gates"] == [{"dimension": spec[0], "allowance_pp": spec[1], "tripped": bool(tripped), "tripped_by": tripped}]
+    [gate] = doc["gates"]
+    assert (gate["dimension"], gate["allowance_pp"], gate["tripped_by"]) == (spec[0], spec[1], tripped)
+    if row is None:  # nothing to compare: never "ok"
+        assert gate["status"] == "unmeasured" and gate["tripped"] and gate["unmeasured"]
+    else:
+        assert gate["status"] == ("tripped" if tripped else "ok") and gate["tripped"] == bool(tripped)
 
 
 def test_json_is_parseable_and_complete(runs):

@@ -1,30 +1,39 @@
-"""Tests for taxcheck.stats: reference values, independent re-derivations, edge cases, coverage.
+"""Tests for taxcheck.stats: references, independent re-derivations, one decision, coverage.
 
 Reference values come from published tables (Wilson: Newcombe 1998, "Two-sided confidence
 intervals for the single proportion", Table I) or from re-deriving each quantity here by a
-different route (root-finding the score equation instead of the closed form, exact
-fractions instead of floats, explicit binomial sums), so that a shared mistake is unlikely.
+different route (root-finding the score equation instead of the closed form, maximising
+the constrained likelihood numerically instead of Tango's closed-form root, exact binomial
+sums), so that a shared mistake is unlikely. scipy/statsmodels were compared outside the
+test suite (``python benchmarks/coverage.py --references`` in a venv that has them).
 """
 
 from __future__ import annotations
 
 import math
 import random
-import statistics
-import time
 from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taxcheck import stats
 from taxcheck.stats import (
+    ALPHA,
+    CORRECTION,
     LOW_N,
+    PRIOR_ITEMS,
+    Z95,
     Paired,
     Rate,
+    above_allowance,
     cohen_kappa,
-    mcnemar_exact,
+    paired_counts,
     paired_difference,
     rate,
+    rate_counts,
+    score_statistic,
     wilson,
 )
 
@@ -34,26 +43,59 @@ Z = 1.959963984540054
 # --------------------------------------------------------------------------- helpers
 
 
-def wilson_by_bisection(x: float, n: int, z: float = Z) -> tuple[float, float]:
-    """Wilson limits as the two roots of (p̂ − π)² = z² π(1 − π) / n, found by bisection."""
+def score_interval_by_bisection(x: float, n: int, gamma: float, z: float = Z) -> tuple[float, float]:
+    """Roots of (|x − nπ| − γ)⁺ = z·√(nπ(1 − π)) on each side of x/n, by bisection."""
     p_hat = x / n
 
-    def excess(pi: float) -> float:  # > 0 outside the interval, < 0 inside
-        return (p_hat - pi) ** 2 - z * z * pi * (1 - pi) / n
+    def excess(pi: float) -> float:  # > 0 outside the interval
+        return max(0.0, abs(x - n * pi) - gamma) - z * math.sqrt(n * pi * (1 - pi))
 
-    def root(lo: float, hi: float) -> float:
-        f_lo = excess(lo)
+    def root(inside: float, outside: float) -> float:
         for _ in range(200):
-            mid = (lo + hi) / 2
-            if (excess(mid) > 0) == (f_lo > 0):
-                lo, f_lo = mid, excess(mid)
+            mid = (inside + outside) / 2
+            if excess(mid) > 0:
+                outside = mid
             else:
-                hi = mid
-        return (lo + hi) / 2
+                inside = mid
+        return inside
 
-    low = 0.0 if x == 0 else root(0.0, p_hat)
-    high = 1.0 if x == n else root(p_hat, 1.0)
+    low = 0.0 if x <= gamma else root(p_hat, 0.0)
+    high = 1.0 if x >= n - gamma else root(p_hat, 1.0)
     return low, high
+
+
+def tango_by_likelihood(b: float, c: float, n: int, delta: float, gamma: float) -> float:
+    """Tango's statistic with the nuisance parameter found by maximising the constrained
+    multinomial log-likelihood numerically (golden section), not by the closed-form root.
+
+    Under H0 the cells are P(b) = q + Δ, P(c) = q, P(concordant) = 1 − 2q − Δ.
+    """
+    a = n - b - c
+    lo, hi = max(0.0, -delta), (1.0 - delta) / 2.0
+
+    def loglik(q: float) -> float:
+        out = 0.0
+        for count, prob in ((b, q + delta), (c, q), (a, 1.0 - 2 * q - delta)):
+            if count > 0:
+                out += count * math.log(max(prob, 1e-300))
+        return out
+
+    g = (math.sqrt(5) - 1) / 2
+    x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+    for _ in range(200):
+        if loglik(x1) < loglik(x2):
+            lo = x1
+        else:
+            hi = x2
+        x1, x2 = hi - g * (hi - lo), lo + g * (hi - lo)
+    q = (lo + hi) / 2
+    num = b - c - n * delta
+    num = math.copysign(max(0.0, abs(num) - gamma), num)
+    return num / math.sqrt(n * (2 * q + delta * (1 - delta)))
+
+
+def all_tables(n: int) -> list[tuple[int, int]]:
+    return [(b, c) for b in range(n + 1) for c in range(n + 1 - b)]
 
 
 def table_to_vectors(a: int, b: int, c: int, d: int) -> tuple[list[int], list[int]]:
@@ -63,79 +105,49 @@ def table_to_vectors(a: int, b: int, c: int, d: int) -> tuple[list[int], list[in
     return cand, base
 
 
-def newcombe_reference(a: int, b: int, c: int, d: int) -> tuple[float, float]:
-    """Newcombe method 10 rebuilt from parts: bisection Wilson limits, phi as the Pearson
-    correlation of the two 0/1 vectors, Newcombe's shrinkage of a positive phi written as a
-    factor, and the square-and-add combination."""
-    n = a + b + c + d
-    cand, base = table_to_vectors(a, b, c, d)
-    p1, p2 = sum(cand) / n, sum(base) / n
-    l1, u1 = wilson_by_bisection(sum(cand), n)
-    l2, u2 = wilson_by_bisection(sum(base), n)
-    if len(set(cand)) < 2 or len(set(base)) < 2:
-        phi = 0.0
-    else:
-        phi = statistics.correlation([float(v) for v in cand], [float(v) for v in base])
-        cross = a * d - b * c
-        if cross > 0:
-            phi *= max(0.0, 1 - (n / 2) / cross)
-    lower = (p1 - p2) - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2))
-    upper = (p1 - p2) + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2))
-    return lower, upper
-
-
-def lower_tail_count(k: int, m: int) -> int:
-    """Σ_{i ≤ k} C(m, i) exactly, walking *down* from math.comb(m, k) (the module walks up)."""
-    term = math.comb(m, k)
-    total = term
-    for i in range(k, 0, -1):
-        term = term * i // (m - i + 1)
-        total += term
-    return total
-
-
-def binomial_two_sided_exact(b: int, c: int) -> Fraction:
-    """Two-sided exact binomial test (p = 1/2) as an exact fraction, by explicit sum."""
-    m = b + c
-    if m == 0:
-        return Fraction(1)
-    return min(Fraction(1), Fraction(2 * lower_tail_count(min(b, c), m), 2**m))
+def assert_one_decision(p: Paired) -> None:
+    """Colour, gate at 0 and p-value are one decision; the interval holds the estimate."""
+    confident = p.p_value < ALPHA
+    assert (p.ci_low > 0) == (confident and p.value > 0), p
+    assert (p.ci_high < 0) == (confident and p.value < 0), p
+    assert -1.0 <= p.ci_low <= p.value <= p.ci_high <= 1.0, p
+    assert p.ci_low < p.ci_high, p  # never zero width from finite data
 
 
 # --------------------------------------------------------------------------- wilson
 
 
 @pytest.mark.parametrize(
-    ("x", "n", "low", "high"),
+    ("x", "n", "gamma", "low", "high"),
     [
         # Newcombe (1998) Table I, method 3 (Wilson score without continuity correction)
-        (81, 263, 0.2553, 0.3662),
-        (15, 148, 0.0624, 0.1605),
-        (0, 20, 0.0, 0.1611),
-        (1, 29, 0.0061, 0.1718),
-        # hand-computed from the closed form
-        (0, 10, 0.0, 0.2775),
-        (5, 10, 0.2366, 0.7634),
-        (10, 10, 0.7225, 1.0),
-        (1, 1, 0.2065, 1.0),
+        (81, 263, 0.0, 0.2553, 0.3662),
+        (15, 148, 0.0, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.0, 0.1611),
+        (1, 29, 0.0, 0.0061, 0.1718),
+        # Newcombe (1998) Table I, method 4 (Wilson score with continuity correction ½)
+        (81, 263, 0.5, 0.2535, 0.3682),
+        (15, 148, 0.5, 0.0598, 0.1644),
+        (0, 20, 0.5, 0.0, 0.2005),
+        (1, 29, 0.5, 0.0018, 0.1963),
     ],
 )
-def test_wilson_matches_published_and_hand_values(x: int, n: int, low: float, high: float) -> None:
-    got_low, got_high = wilson(x, n)
+def test_wilson_matches_newcombe_table(x: int, n: int, gamma: float, low: float, high: float) -> None:
+    got_low, got_high = wilson(x, n, correction=gamma)
     assert got_low == pytest.approx(low, abs=5e-5)
     assert got_high == pytest.approx(high, abs=5e-5)
 
 
-@pytest.mark.parametrize(
-    ("x", "n"), [(0, 1), (3, 7), (2.5, 6), (49, 50), (123, 1000), (1000, 1000)]
-)
-def test_wilson_equals_roots_of_the_score_equation(x: float, n: int) -> None:
-    assert wilson(x, n) == pytest.approx(wilson_by_bisection(x, n), abs=1e-10)
+@pytest.mark.parametrize("gamma", [0.0, CORRECTION, 0.5])
+@pytest.mark.parametrize(("x", "n"), [(0, 1), (3, 7), (2.5, 6), (0.2, 6), (49, 50), (123, 1000), (1000, 1000)])
+def test_wilson_equals_roots_of_the_score_equation(x: float, n: int, gamma: float) -> None:
+    assert wilson(x, n, correction=gamma) == pytest.approx(score_interval_by_bisection(x, n, gamma), abs=1e-10)
 
 
 def test_wilson_exact_bounds_and_empty() -> None:
     assert wilson(0, 7)[0] == 0.0
     assert wilson(7, 7)[1] == 1.0
+    assert wilson(0.2, 7, correction=0.25)[0] == 0.0  # x <= γ: the lower end is exactly 0
     assert all(math.isnan(v) for v in wilson(0, 0))
 
 
@@ -145,49 +157,53 @@ def test_wilson_rejects_impossible_counts(x: int, n: int) -> None:
         wilson(x, n)
 
 
-def test_wilson_exact_coverage_near_nominal() -> None:
-    """Exact coverage at n = 50, p = 0.2 (sum of binomial probabilities of covering x)."""
-    n, p = 50, 0.2
-    coverage = sum(
-        math.comb(n, x) * p**x * (1 - p) ** (n - x)
-        for x in range(n + 1)
-        if wilson(x, n)[0] <= p <= wilson(x, n)[1]
-    )
-    assert 0.93 <= coverage <= 0.97
-
-
-def test_wilson_simulated_coverage_near_nominal() -> None:
-    rng = random.Random(1)
-    n, p, draws = 50, 0.2, 2000
-    covered = 0
-    for _ in range(draws):
-        x = sum(rng.random() < p for _ in range(n))
-        low, high = wilson(x, n)
-        covered += low <= p <= high
-    assert 0.93 <= covered / draws <= 0.97
-
-
 # --------------------------------------------------------------------------- rate
 
 
-def test_rate_binary_uses_wilson() -> None:
-    r = rate([1, 0, 0, 1, 0, 0, 0, 0, 0, 1])
-    assert r == Rate(0.3, 10, *wilson(3, 10))
+def reference_rate_interval(values: list[float]) -> tuple[float, float]:
+    """The rate interval rebuilt from its definition: the design factor from explicit
+    deviations (spread of the values against n·v̄(1 − v̄), the spread of 0/1 values with the
+    same mean, both plus PRIOR_ITEMS), then the score equation solved on effective counts."""
+    n = len(values)
+    mean = sum(values) / n
+    spread = sum((v - mean) ** 2 for v in values)
+    phi = min(1.0, (spread + PRIOR_ITEMS) / (n * mean * (1 - mean) + PRIOR_ITEMS))
+    return score_interval_by_bisection(sum(values) / phi, n / phi, CORRECTION)
+
+
+def test_rate_of_one_sample_per_item_is_the_corrected_wilson_interval() -> None:
+    values = [1, 0, 0, 1, 0, 0, 0, 0, 0, 1]
+    assert rate(values) == Rate(0.3, 10, *wilson(3, 10, correction=CORRECTION))
+    assert rate(values).dispersion == 1.0  # 0/1 values are at the bound, whatever PRIOR_ITEMS
+    assert rate(values) == rate_counts(3, 10)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[0.5, 0.25, 0, 1, 0.75], [0.4] * 12, [0.5], [0.1] + [0.0] * 19, [k / 10 for k in range(11)] * 3, [1 / 3, 2 / 3] * 40],
+)
+def test_rate_of_item_means_matches_its_definition(values: list[float]) -> None:
+    got = rate(values)
+    low, high = reference_rate_interval(values)
+    assert got.ci_low == pytest.approx(min(low, got.value), abs=1e-9)
+    assert got.ci_high == pytest.approx(max(high, got.value), abs=1e-9)
+    assert got == rate_counts(math.fsum(values), len(values), math.fsum(v * v for v in values))
+    assert 0.0 < got.dispersion <= 1.0
+
+
+def test_alike_items_asked_often_narrow_the_rate_and_all_or_nothing_items_do_not() -> None:
+    alike = [0.3] * 100  # every item refused 3 times in 10: samples carry the variance
+    all_or_nothing = [1.0] * 30 + [0.0] * 70  # the items carry it
+    assert rate(alike).ci_high - rate(alike).ci_low < 0.5 * (rate(all_or_nothing).ci_high - rate(all_or_nothing).ci_low)
+    assert rate(all_or_nothing) == rate_counts(30, 100)
 
 
 @pytest.mark.parametrize(
     ("values", "value", "low", "high"),
     [
-        ([0] * 10, 0.0, 0.0, 0.2775),
-        ([1] * 10, 1.0, 0.7225, 1.0),
-        ([1], 1.0, 0.2065, 1.0),
-        (
-            [0.5],
-            0.5,
-            0.0,
-            1.0,
-        ),  # one clustered item: no between-item spread, no information
-        ([0.4] * 12, 0.4, 0.4, 0.4),  # identical clustered items: bootstrap cannot vary
+        # anchors from score_interval_by_bisection (an independent route to the same roots)
+        ([0] * 10, 0.0, 0.0, 0.3122),
+        ([1] * 10, 1.0, 0.6878, 1.0),
     ],
 )
 def test_rate_edge_cases(values: list[float], value: float, low: float, high: float) -> None:
@@ -204,7 +220,7 @@ def test_rate_empty_is_nan() -> None:
     assert math.isnan(r.value) and math.isnan(r.ci_low) and math.isnan(r.ci_high)
 
 
-@pytest.mark.parametrize("bad", [[1.5], [-0.1], [math.nan], [0.2, 2]])
+@pytest.mark.parametrize("bad", [[1.5], [-0.1], [math.nan], [0.2, 2], [0.5, math.nan], [math.nan, 0.5]])
 def test_rate_rejects_values_outside_unit_interval(bad: list[float]) -> None:
     with pytest.raises(ValueError):
         rate(bad)
@@ -215,300 +231,194 @@ def test_rate_tolerates_float_noise_at_the_edges() -> None:
     assert 0.0 <= r.ci_low <= r.value <= r.ci_high <= 1.0
 
 
-def test_rate_clustered_bootstrap_is_deterministic_order_free_and_private() -> None:
+def test_rate_monotone_near_zero_at_twenty_items_of_ten_samples() -> None:
+    """Adding positive samples one at a time never lowers the upper end (it used to fall
+    from 0.161 at zero positives to 0.015 at one), and K never narrows below the items."""
+    uppers = []
+    for positives in range(0, 31):
+        values = [0.0] * 20
+        for k in range(positives):  # spread over items, ten samples each
+            values[k % 20] += 0.1
+        uppers.append(rate(values).ci_high)
+    assert all(later > earlier for earlier, later in zip(uppers, uppers[1:]))
+    assert uppers[1] > wilson(1, 200)[1]  # never narrower than 200 independent answers
+    assert uppers[0] == pytest.approx(wilson(0, 20, correction=CORRECTION)[1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 10), min_size=1, max_size=40), st.integers(0, 39))
+def test_rate_upper_end_never_falls_when_a_sample_turns_positive(counts: list[int], which: int) -> None:
+    values = [k / 10 for k in counts]
+    i = which % len(values)
+    if counts[i] == 10:
+        return
+    raised = [*values]
+    raised[i] = (counts[i] + 1) / 10
+    before, after = rate(values), rate(raised)
+    assert after.ci_high >= before.ci_high and after.ci_low >= before.ci_low
+    assert before.ci_low < before.ci_high
+
+
+def test_rate_is_order_free_and_uses_no_random_state() -> None:
     rng = random.Random(3)
     values = [rng.randint(0, 4) / 4 for _ in range(60)]
-    first = rate(values)
-    random.seed(999)  # global state must not matter ...
+    random.seed(999)
     state = random.getstate()
-    again = rate(list(reversed(values)))  # ... nor item order
-    assert random.getstate() == state  # ... and must not be consumed
-    assert first == again
-    assert 0.0 <= first.ci_low < first.value < first.ci_high <= 1.0
+    assert rate(values) == rate(list(reversed(values)))
+    assert random.getstate() == state
 
 
-def test_rate_clustered_interval_matches_normal_theory_width() -> None:
-    """For many items the bootstrap half-width ≈ 1.96 · sd / √n of the item means."""
-    rng = random.Random(5)
-    values = [rng.randint(0, 3) / 3 for _ in range(400)]
-    r = rate(values)
-    expected_half = Z * statistics.pstdev(values) / math.sqrt(len(values))
-    assert (r.ci_high - r.ci_low) / 2 == pytest.approx(expected_half, rel=0.12)
-
-
-def test_rate_clustered_coverage_beats_naive_sample_level_wilson() -> None:
-    """With K samples per item and strongly item-dependent behaviour, treating the n·K
-    samples as independent (naive Wilson) under-covers; the item bootstrap does not."""
-    rng = random.Random(7)
-    n_items, k, sims = 30, 5, 120
-    truth = 0.7 * 0.05 + 0.3 * 0.8
-    boot = naive = 0
-    for _ in range(sims):
-        successes = []
-        for _ in range(n_items):
-            p = 0.05 if rng.random() < 0.7 else 0.8
-            successes.append(sum(rng.random() < p for _ in range(k)))
-        r = rate([s / k for s in successes])
-        boot += r.ci_low <= truth <= r.ci_high
-        low, high = wilson(sum(successes), n_items * k)
-        naive += low <= truth <= high
-    assert boot / sims >= 0.88
-    assert naive / sims <= boot / sims - 0.08
-
-
-def test_bootstrap_of_500_items_is_fast() -> None:
-    # Measured ~0.15 s on an idle core; the bound is loose so a busy CI box does not flake.
-    rng = random.Random(11)
-    cand = [rng.randint(0, 3) / 3 for _ in range(500)]
-    base = [rng.randint(0, 3) / 3 for _ in range(500)]
-    start = time.perf_counter()
-    paired_difference(cand, base)
-    assert time.perf_counter() - start < 1.5
-
-
-# --------------------------------------------------------------------------- mcnemar
+# --------------------------------------------------------------------------- score statistic
 
 
 @pytest.mark.parametrize(
-    ("b", "c", "p"),
-    [
-        (0, 0, 1.0),
-        (3, 3, 1.0),
-        (0, 5, 2 / 32),
-        (5, 0, 2 / 32),
-        (1, 9, 22 / 1024),  # 2·(C(10,0) + C(10,1)) / 2^10
-        (2, 8, 2 * (1 + 10 + 45) / 1024),
-        (4, 5, 1.0),
-        (0, 1, 1.0),
-    ],
+    ("b", "c", "n", "delta"),
+    [(12, 2, 50, 0.1), (3, 9, 40, -0.3), (0, 0, 20, 0.15), (0, 0, 20, -0.4), (5, 0, 50, 0.02),
+     (2.5, 1.25, 30, 0.2), (0.4, 0, 4, 0.5), (20, 1, 21, 0.95), (7, 7, 60, -0.05)],
 )
-def test_mcnemar_exact_small_hand_values(b: int, c: int, p: float) -> None:
-    assert mcnemar_exact(b, c) == pytest.approx(p, rel=1e-12)
+@pytest.mark.parametrize("gamma", [0.0, CORRECTION])
+def test_score_statistic_matches_constrained_maximum_likelihood(b: float, c: float, n: int, delta: float, gamma: float) -> None:
+    assert score_statistic(b, c, n, delta, gamma) == pytest.approx(tango_by_likelihood(b, c, n, delta, gamma), rel=1e-6, abs=1e-9)
 
 
-@pytest.mark.parametrize(
-    ("b", "c"), [(7, 19), (30, 12), (100, 140), (0, 60), (2450, 2600), (2600, 2700)]
-)
-def test_mcnemar_exact_matches_exact_fractions(b: int, c: int) -> None:
-    # (2600, 2700) exceeds the big-integer limit and exercises the log-space path
-    assert mcnemar_exact(b, c) == pytest.approx(float(binomial_two_sided_exact(b, c)), rel=1e-9)
+@pytest.mark.parametrize(("b", "c"), [(5, 0), (4, 0), (12, 3), (0, 9), (30, 29), (0, 0)])
+def test_score_statistic_at_zero_is_corrected_mcnemar(b: int, c: int) -> None:
+    expected = 0.0 if b == c else math.copysign(max(0.0, abs(b - c) - CORRECTION) / math.sqrt(b + c), b - c)
+    assert score_statistic(b, c, 60, 0.0) == pytest.approx(expected)
 
 
-def test_mcnemar_float_path_agrees_with_integer_path_at_the_switch() -> None:
-    k, m = 2480, stats._EXACT_MAX + 1
-    exact = lower_tail_count(k, m) / 2**m
-    assert stats._binomial_half_tail_float(k, m) == pytest.approx(exact, rel=1e-9)
+def test_score_statistic_is_antisymmetric_and_decreasing() -> None:
+    deltas = [i / 50 - 1 for i in range(1, 100)]
+    for b, c in all_tables(12):
+        ts = [score_statistic(b, c, 12, d) for d in deltas]
+        assert all(x >= y - 1e-12 for x, y in zip(ts, ts[1:])), (b, c)
+        for d, t in zip(deltas, ts):
+            # ~1e-8: where the restricted MLE is a double root, sqrt magnifies rounding
+            assert t == pytest.approx(-score_statistic(c, b, 12, -d), abs=1e-6)
 
 
-def test_mcnemar_exact_is_a_valid_level_5_percent_test() -> None:
-    """Under H0 (discordant pairs split 50/50) it rejects at most 5 % of the time."""
-    for m in (10, 25, 60):
-        size = sum(math.comb(m, b) / 2**m for b in range(m + 1) if mcnemar_exact(b, m - b) <= 0.05)
-        assert 0.0 < size <= 0.05
+# --------------------------------------------------------------------------- one decision
 
 
-def test_mcnemar_huge_counts_are_fast_and_sane() -> None:
-    start = time.perf_counter()
-    assert mcnemar_exact(50_000, 50_000) == 1.0
-    assert 0.0 <= mcnemar_exact(50_000, 51_000) < 0.01
-    assert mcnemar_exact(0, 1_000_000) == 0.0  # underflows, truly < 1e-300000
-    assert time.perf_counter() - start < 0.5
+@pytest.mark.parametrize("n", [20, 50])
+def test_every_two_by_two_table_gives_one_decision(n: int) -> None:
+    """All 231 (n = 20) and 1,326 (n = 50) discordance tables: colour, p and interval agree,
+    and the interval is exactly the set of differences the test does not reject."""
+    grid = [i / 200 - 1 for i in range(1, 400)]
+    for b, c in all_tables(n):
+        p = paired_counts(b, c, n)
+        assert_one_decision(p)
+        assert p.p_value == pytest.approx(math.erfc(abs(score_statistic(b, c, n, 0.0)) / math.sqrt(2)) if b != c else 1.0)
+        for d in grid:
+            if abs(d - p.ci_low) < 1e-9 or abs(d - p.ci_high) < 1e-9:
+                continue
+            accepted = abs(score_statistic(b, c, n, d)) <= Z95
+            assert accepted == (p.ci_low <= d <= p.ci_high), (b, c, d, p)
 
 
-@pytest.mark.parametrize(("b", "c"), [(-1, 2), (1.5, 2)])
-def test_mcnemar_rejects_non_counts(b: float, c: float) -> None:
-    with pytest.raises(ValueError):
-        mcnemar_exact(b, c)  # type: ignore[arg-type]
+def test_all_1771_tables_at_twenty_pairs_through_the_list_api() -> None:
+    """Every (a, b, c, d) with a + b + c + d = 20, as 0/1 vectors: one decision each (the
+    old Newcombe interval and exact McNemar p disagreed on 136 of these)."""
+    count = 0
+    for a in range(21):
+        for b in range(21 - a):
+            for c in range(21 - a - b):
+                p = paired_difference(*table_to_vectors(a, b, c, 20 - a - b - c))
+                assert_one_decision(p)
+                count += 1
+    assert count == 1771
 
 
-# --------------------------------------------------------------------------- paired binary
+def test_the_list_api_reduces_to_the_table() -> None:
+    for a, b, c, d in [(36, 12, 2, 0), (14, 5, 0, 22), (59, 6, 16, 80), (1, 1, 7, 12), (0, 0, 0, 9)]:
+        cand, base = table_to_vectors(a, b, c, d)
+        assert paired_difference(cand, base) == paired_counts(b, c, a + b + c + d)
 
 
-@pytest.mark.parametrize(
-    "table",
-    [
-        (36, 12, 2, 0),  # Newcombe (1998) paired example (a)
-        (14, 5, 0, 22),  # Altman et al., Statistics with Confidence, Table 6.2
-        (
-            59,
-            6,
-            16,
-            80,
-        ),  # Cavo et al. 2012 (Fagerland et al. ch. 8): negative difference
-        (
-            1,
-            1,
-            7,
-            12,
-        ),  # Bentur et al. 2009 (Fagerland et al. ch. 8): small, negative phi
-        (20, 3, 1, 20),  # strong positive phi: exercises Newcombe's shrinkage
-        (5, 2, 2, 5),  # ad − bc = 21 > n/2 = 7: shrunk but positive
-        (3, 2, 2, 1),  # 0 <= ad − bc <= n/2: phi set to 0
-        (0, 4, 3, 0),  # a marginal empty: phi = 0
-    ],
-)
-def test_newcombe_matches_independent_reconstruction(
-    table: tuple[int, int, int, int],
-) -> None:
-    cand, base = table_to_vectors(*table)
-    got = paired_difference(cand, base)
-    low, high = newcombe_reference(*table)
-    assert got.n == sum(table)
-    assert got.value == pytest.approx((table[1] - table[2]) / sum(table))
-    assert got.ci_low == pytest.approx(max(-1.0, low), abs=1e-9)
-    assert got.ci_high == pytest.approx(min(1.0, high), abs=1e-9)
-    assert got.p_value == pytest.approx(float(binomial_two_sided_exact(table[1], table[2])))
+def test_five_of_fifty_all_one_way() -> None:
+    """The review's case: the old interval said 'cost' while the printed p was 0.0625."""
+    cand, base = table_to_vectors(0, 5, 0, 45)
+    p = paired_difference(cand, base)
+    assert p.p_value == pytest.approx(math.erfc((5 - CORRECTION) / math.sqrt(5) / math.sqrt(2)))
+    assert p.p_value < ALPHA and p.ci_low > 0
+    assert p.ci_low == pytest.approx(0.0125, abs=5e-4)
 
 
-def test_newcombe_hand_worked_case_with_zero_phi() -> None:
-    """a=0, b=5, c=0, d=5: baseline never succeeds, so phi = 0 and the limits are
-    0.5 − √((0.5 − 0.2366)² + 0.2775²) and 0.5 + (0.7634 − 0.5), from the Wilson table."""
-    cand, base = table_to_vectors(0, 5, 0, 5)
-    got = paired_difference(cand, base)
-    assert got.value == 0.5
-    assert got.ci_low == pytest.approx(0.5 - math.hypot(0.5 - 0.236593, 0.277533), abs=1e-5)
-    assert got.ci_high == pytest.approx(0.763407, abs=1e-5)
-    assert got.p_value == pytest.approx(1 / 16)
+def test_four_items_at_one_in_ten_are_not_a_confident_cost() -> None:
+    p = paired_difference([0.1] * 4, [0.0] * 4)
+    assert p.value == pytest.approx(0.1)
+    assert p.p_value > 0.5 and p.ci_low < 0 < p.ci_high
+    binary = paired_difference([1] * 4, [0] * 4)  # even four of four discordant, one way
+    assert binary.p_value > ALPHA and binary.ci_low < 0
 
 
-def test_newcombe_regression_anchors() -> None:
-    """Four-decimal anchors (also cross-checked by the reconstruction above)."""
-    cases = {(59, 6, 16, 80): (-0.1186, -0.0046), (14, 5, 0, 22): (0.0115, 0.2265)}
-    for table, (low, high) in cases.items():
-        got = paired_difference(*table_to_vectors(*table))
-        assert (round(got.ci_low, 4), round(got.ci_high, 4)) == (low, high)
+def test_identical_heterogeneous_answers_keep_a_nonzero_interval() -> None:
+    items = [0.0, 0.1, 0.5, 0.9, 1.0, 0.3] * 5
+    p = paired_difference(items, items)
+    assert p.value == 0.0 and p.p_value == 1.0
+    assert p.ci_low == pytest.approx(-p.ci_high) and p.ci_high > 0.05
+    assert p.ci_high == pytest.approx(rate([0.0] * 30).ci_high)  # the zero-discordance bound
 
 
-def test_pairing_narrows_the_interval_when_models_agree() -> None:
-    """Strong positive correlation: the paired interval is narrower than the
-    independent-samples (phi = 0) square-and-add interval for the same marginals."""
-    cand, base = table_to_vectors(40, 6, 1, 40)
-    paired = paired_difference(cand, base)
-    n = 87
-    p1, p2 = 46 / n, 41 / n
-    l1, u1 = wilson(46, n)
-    l2, u2 = wilson(41, n)
-    independent_width = math.hypot(p1 - l1, u2 - p2) + math.hypot(u1 - p1, p2 - l2)
-    assert paired.ci_high - paired.ci_low < independent_width
-
-
-def _newcombe_exact_coverage(n: int, probs: tuple[float, float, float, float]) -> float:
-    pa, pb, pc, pd = probs
-    truth = pb - pc
-    total = 0.0
-    for a in range(n + 1):
-        for b in range(n + 1 - a):
-            for c in range(n + 1 - a - b):
-                d = n - a - b - c
-                prob = (
-                    math.factorial(n)
-                    / (
-                        math.factorial(a)
-                        * math.factorial(b)
-                        * math.factorial(c)
-                        * math.factorial(d)
-                    )
-                    * pa**a
-                    * pb**b
-                    * pc**c
-                    * pd**d
-                )
-                low, high = stats._newcombe_paired(a, b, c, d)
-                if low <= truth <= high:
-                    total += prob
-    return total
-
-
-@pytest.mark.parametrize("probs", [(0.4, 0.1, 0.1, 0.4), (0.5, 0.2, 0.05, 0.25)])
-def test_newcombe_exact_coverage_near_nominal(
-    probs: tuple[float, float, float, float],
-) -> None:
-    """Exact coverage over every 2×2 table of n = 30 pairs (Newcombe reports ≈ 0.95)."""
-    assert 0.93 <= _newcombe_exact_coverage(30, probs) <= 0.99
-
-
-@pytest.mark.parametrize(
-    ("cand", "base", "value", "p"),
-    [
-        ([1] * 8, [1] * 8, 0.0, 1.0),  # b = c = 0, all 1
-        ([0] * 8, [0] * 8, 0.0, 1.0),  # b = c = 0, all 0
-        ([1] * 8, [0] * 8, 1.0, 2 / 256),  # candidate always worse (or better)
-        ([0] * 8, [1] * 8, -1.0, 2 / 256),
-        ([1], [0], 1.0, 1.0),  # n = 1
-        ([0], [0], 0.0, 1.0),
-    ],
-)
-def test_paired_binary_edge_cases(cand: list[int], base: list[int], value: float, p: float) -> None:
-    got = paired_difference(cand, base)
-    assert got.value == value
-    assert got.p_value == pytest.approx(p)
-    assert -1.0 <= got.ci_low <= got.value <= got.ci_high <= 1.0
-    assert got.ci_low < got.ci_high  # never a falsely exact zero-width interval
-
-
-def test_paired_all_equal_interval_is_symmetric_around_zero() -> None:
-    got = paired_difference([1] * 20, [1] * 20)
-    assert got.ci_low == pytest.approx(-got.ci_high)
-    assert got.ci_high == pytest.approx(1 - wilson(20, 20)[0])
-
-
-# --------------------------------------------------------------------------- paired clustered
-
-
-def test_paired_clustered_sign_test_and_bootstrap() -> None:
-    # 6 items better, 0 worse, 4 ties: sign test p = 2 · (1/2)^6
-    cand = [2 / 3, 1, 1 / 3, 1, 2 / 3, 1, 0.5, 0.5, 0, 1]
-    base = [1 / 3, 2 / 3, 0, 0, 1 / 3, 0, 0.5, 0.5, 0, 1]
-    got = paired_difference(cand, base)
-    assert got.p_value == pytest.approx(2 / 64)
-    diffs = [x - y for x, y in zip(cand, base, strict=True)]
-    assert got.value == pytest.approx(sum(diffs) / 10)
-    assert 0.0 <= got.ci_low < got.value < got.ci_high <= max(diffs)
-
-
-def test_paired_clustered_is_deterministic_and_order_free() -> None:
-    rng = random.Random(9)
-    cand = [rng.randint(0, 5) / 5 for _ in range(80)]
-    base = [rng.randint(0, 5) / 5 for _ in range(80)]
-    first = paired_difference(cand, base)
-    random.seed(12345)
-    again = paired_difference(cand[::-1], base[::-1])
-    assert first == again
-    assert -1.0 <= first.ci_low <= first.value <= first.ci_high <= 1.0
-
-
-def test_paired_clustered_sign_test_matches_mcnemar_of_signs() -> None:
-    rng = random.Random(13)
-    cand = [rng.randint(0, 4) / 4 for _ in range(50)]
-    base = [rng.randint(0, 4) / 4 for _ in range(50)]
-    pos = sum(x > y for x, y in zip(cand, base, strict=True))
-    neg = sum(x < y for x, y in zip(cand, base, strict=True))
-    assert paired_difference(cand, base).p_value == pytest.approx(
-        float(binomial_two_sided_exact(pos, neg))
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(2, 10).flatmap(
+        lambda k: st.lists(st.tuples(st.integers(0, k), st.integers(0, k)), min_size=1, max_size=60).map(
+            lambda pairs: (k, pairs)
+        )
     )
+)
+def test_clustered_values_give_one_decision(data: tuple[int, list[tuple[int, int]]]) -> None:
+    k, pairs = data
+    cand = [x / k for x, _ in pairs]
+    base = [y / k for _, y in pairs]
+    p = paired_difference(cand, base)
+    assert_one_decision(p)
+    assert p == paired_difference(cand[::-1], base[::-1])
+    b = math.fsum(max(0.0, x - y) for x, y in zip(cand, base))
+    c = math.fsum(max(0.0, y - x) for x, y in zip(cand, base))
+    assert p == paired_counts(b, c, len(pairs), math.fsum((x - y) ** 2 for x, y in zip(cand, base)))
+    flipped = paired_difference(base, cand)  # swapping the models mirrors everything
+    assert flipped.p_value == pytest.approx(p.p_value)
+    assert flipped.ci_low == pytest.approx(-p.ci_high, abs=1e-9)
 
 
 @pytest.mark.parametrize(
-    ("cand", "base", "low", "high"),
+    ("cand", "base"),
     [
-        ([0.5], [0.0], -1.0, 1.0),  # one clustered item: nothing known about spread
-        ([1.0] * 5, [0.5] * 5, 0.5, 0.5),  # constant difference
-        ([1.0] * 6, [0.0, 0.5, 0.0, 0.5, 0.0, 0.0], 0.5, 1.0),  # bounded by [-1, 1]
+        ([2 / 3, 1, 1 / 3, 1, 2 / 3, 1, 0.5, 0.5, 0, 1] * 3, [1 / 3, 2 / 3, 0, 0, 1 / 3, 0, 0.5, 0.5, 0, 1] * 3),
+        ([0.3] * 40, [0.1] * 40),  # alike items: the samples carry the variance
+        ([0.1, 0.2, 0.0, 0.4] * 10, [0.0, 0.2, 0.1, 0.1] * 10),
     ],
 )
-def test_paired_clustered_edges(
-    cand: list[float], base: list[float], low: float, high: float
-) -> None:
+def test_paired_item_means_match_their_definition(cand: list[float], base: list[float]) -> None:
+    """Ends are roots of the likelihood-derived statistic on effective counts, with the
+    design factor rebuilt from explicit deviations; p is that statistic's normal tail."""
+    d = [x - y for x, y in zip(cand, base)]
+    n = len(d)
+    mean = sum(d) / n
+    spread = sum((v - mean) ** 2 for v in d)
+    bound = n * (sum(abs(v) for v in d) / n - mean * mean)
+    phi = min(1.0, (spread + PRIOR_ITEMS) / (bound + PRIOR_ITEMS))
+    b = sum(v for v in d if v > 0) / phi
+    c = -sum(v for v in d if v < 0) / phi
     got = paired_difference(cand, base)
-    assert got.ci_low >= low - 1e-12
-    assert got.ci_high <= high + 1e-12
-    assert got.ci_low <= got.value <= got.ci_high
+    assert got.dispersion == pytest.approx(phi)
+    assert tango_by_likelihood(b, c, n / phi, got.ci_low, CORRECTION) == pytest.approx(Z95, abs=1e-5)
+    assert tango_by_likelihood(b, c, n / phi, got.ci_high, CORRECTION) == pytest.approx(-Z95, abs=1e-5)
+    t0 = tango_by_likelihood(b, c, n / phi, 0.0, CORRECTION)
+    assert got.p_value == pytest.approx(math.erfc(abs(t0) / math.sqrt(2)), rel=1e-6)
 
 
-def test_paired_mixed_binary_and_clustered_goes_to_bootstrap() -> None:
-    """A baseline asked once and a candidate asked K times is clustered, not binary."""
-    got = paired_difference([0.5, 1, 0, 1, 0.5, 1], [0, 1, 0, 0, 0, 1])
-    assert got.p_value == pytest.approx(2 / 8)  # sign test: 3 better, 0 worse
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 60), st.integers(1, 60), st.floats(-0.5, 0.5))
+def test_gate_is_the_test_at_the_allowance(b: int, c: int, extra: int, allowance: float) -> None:
+    """Lower end above an allowance A ⟺ the score test rejects Δ = A (one-sided)."""
+    n = b + c + extra
+    p = paired_counts(b, c, n)
+    t = score_statistic(b, c, n, allowance)
+    if abs(p.ci_low - allowance) > 1e-9 and allowance <= p.value:
+        assert (p.ci_low > allowance) == (t > Z95)
 
 
 def test_paired_empty_and_misaligned() -> None:
@@ -519,6 +429,8 @@ def test_paired_empty_and_misaligned() -> None:
         paired_difference([1, 0], [1])
     with pytest.raises(ValueError):
         paired_difference([1.2], [1])
+    with pytest.raises(ValueError):
+        paired_counts(5, 6, 10)
 
 
 def test_results_are_frozen() -> None:
@@ -526,6 +438,66 @@ def test_results_are_frozen() -> None:
     assert isinstance(got, Paired)
     with pytest.raises(AttributeError):
         got.value = 0.0  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- gates
+
+
+@pytest.mark.parametrize(
+    ("ci_low", "allowance", "above"),
+    [
+        (0.14000000000000004, 14, False),  # float noise: 14 points is not above 14
+        (0.14, 14, False),
+        (0.07 + 0.07, 14.0, False),
+        (0.140001, 14, True),
+        (0.1400004, 14, False),  # prints as 0.14 in JSON: a gate decides on what is shown
+        (0.05, 5, False),
+        (0.0500006, 5, True),
+        (0.001, 0, True),
+        (0.0, 0, False),
+        (-0.2, -25, True),
+        (math.nan, 0, False),
+    ],
+)
+def test_above_allowance_is_exact(ci_low: float, allowance: float, above: bool) -> None:
+    assert above_allowance(ci_low, allowance) is above
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _trinomial(n: int, b: int, c: int, pb: float, pc: float) -> float:
+    a = n - b - c
+    coef = math.lgamma(n + 1) - math.lgamma(b + 1) - math.lgamma(c + 1) - math.lgamma(a + 1)
+    terms = [(b, pb), (c, pc), (a, 1 - pb - pc)]
+    if any(k > 0 and p <= 0 for k, p in terms):
+        return 0.0
+    return math.exp(coef + sum(k * math.log(p) for k, p in terms if k > 0))
+
+
+@pytest.mark.parametrize(
+    ("pb", "pc", "most"), [(0.05, 0.05, 0.995), (0.15, 0.05, 0.995), (0.3, 0.2, 0.995), (0.02, 0.0, 1.0)]
+)
+def test_paired_exact_coverage_at_thirty_pairs(pb: float, pc: float, most: float) -> None:
+    """Exact coverage (every table weighted by its probability); the table's target is 93 %."""
+    n, truth = 30, pb - pc
+    coverage = 0.0
+    for b, c in all_tables(n):
+        p = paired_counts(b, c, n)
+        if p.ci_low <= truth <= p.ci_high:
+            coverage += _trinomial(n, b, c, pb, pc)
+    assert 0.93 <= coverage <= most  # one-way discordance near 0 is covered almost surely
+
+
+@pytest.mark.parametrize(("n", "p"), [(50, 0.01), (20, 0.95), (50, 0.2), (200, 0.5)])
+def test_rate_exact_coverage_where_plain_wilson_falls_short(n: int, p: float) -> None:
+    coverage = sum(
+        math.comb(n, x) * p**x * (1 - p) ** (n - x)
+        for x in range(n + 1)
+        if rate_counts(x, n).ci_low <= p <= rate_counts(x, n).ci_high
+    )
+    plain = sum(math.comb(n, x) * p**x * (1 - p) ** (n - x) for x in range(n + 1) if wilson(x, n)[0] <= p <= wilson(x, n)[1])
+    assert coverage >= 0.93 and coverage >= plain
 
 
 # --------------------------------------------------------------------------- kappa
@@ -543,11 +515,7 @@ def test_kappa_three_labels_hand_computed() -> None:
     """3×3: p_o = 7/10; marginals A (4,3,3), B (3,4,3); p_e = (12+12+9)/100 = 0.33;
     kappa = 0.37 / 0.67."""
     a = ["comply"] * 4 + ["partial"] * 3 + ["refuse"] * 3
-    b = (
-        ["comply", "comply", "comply", "partial"]
-        + ["partial", "partial", "refuse"]
-        + ["refuse", "refuse", "partial"]
-    )
+    b = ["comply", "comply", "comply", "partial"] + ["partial", "partial", "refuse"] + ["refuse", "refuse", "partial"]
     assert cohen_kappa(a, b) == pytest.approx(0.37 / 0.67)
 
 
@@ -575,3 +543,4 @@ def test_kappa_misaligned_raises() -> None:
 
 def test_low_n_threshold() -> None:
     assert LOW_N == 30
+    assert Fraction(str(ALPHA)) == Fraction(1, 20)
