@@ -101,6 +101,7 @@ def run(
     batch: Annotated[bool, typer.Option("--batch", help="Send through the provider's batch API (OpenAI Batch, Anthropic Message Batches): about half the price, no rate limits, results within hours. Interrupt and rerun to resume polling.")] = False,
     rpm: Annotated[Optional[int], typer.Option("--rpm", help="Client-side ceiling: requests per minute per endpoint.")] = None,
     tpm: Annotated[Optional[int], typer.Option("--tpm", help="Client-side ceiling: estimated tokens per minute per endpoint.")] = None,
+    assume: Annotated[Optional[list[str]], typer.Option("--assume", help="With --dry-run: an assumption of the detectable-tax figures, DIM=RATE (the baseline's rate, e.g. over_refusal=5%), discordance=X or heterogeneity=X. Repeatable.")] = None,
     sandbox: Annotated[str, typer.Option("--sandbox", help="Where model-written code (capability.code) runs: auto (user namespaces on Linux, else Docker/Podman if present), namespaces, docker, podman, or none (do not run it: code items are not graded).")] = "auto",
     unsafe_run_code: Annotated[bool, typer.Option("--unsafe-run-code", help="Run model-written code with no isolation boundary when none is available (resource limits only). Never the default; know what you are doing.")] = False,
     system: Annotated[Optional[Path], typer.Option("--system", help="A system prompt file for every -m model (not the baseline): each becomes a variant named SPEC+FILESTEM, so -m X -b X --system guard.txt measures what the prompt costs. For several prompts, use [models.NAME] tables in taxcheck.toml.")] = None,
@@ -137,6 +138,7 @@ def run(
         system=system,
         sandbox=sandbox,
         unsafe_run_code=unsafe_run_code,
+        assume=list(assume or []),
     )
     raise typer.Exit(_guard(execute, opts, sys.argv))
 
@@ -345,13 +347,20 @@ def _list_suites(models: int) -> int:
 def suites_show(
     name: Annotated[str, typer.Argument(help="Built-in suite name or a suite file.")],
     examples: Annotated[int, typer.Option("--examples", help="Sample items to print.")] = 3,
+    samples: Annotated[int, typer.Option("--samples", help="Answers per item, for the detectable-tax figures.")] = 1,
+    assume: Annotated[Optional[list[str]], typer.Option("--assume", help="An assumption of the detectable-tax figures, as in run --dry-run (DIM=RATE, discordance=X, heterogeneity=X).")] = None,
 ) -> None:
-    """Per-dimension and per-type counts of one suite, and a few sample items."""
+    """Per-dimension and per-type counts of one suite, the smallest tax a run of it can detect, and a few sample items."""
 
     def body() -> int:
+        from taxcheck.run_cmd import assumptions
         from taxcheck.suite_info import print_suite_detail
 
-        print_suite_detail(name, examples)
+        if samples < 1:
+            from taxcheck.errors import UserError
+
+            raise UserError("--samples must be at least 1")
+        print_suite_detail(name, examples, samples, assumptions(list(assume or [])))
         return 0
 
     raise typer.Exit(_guard(body))

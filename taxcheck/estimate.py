@@ -69,7 +69,7 @@ def estimate(plan, cache: Cache) -> dict[str, Estimate]:
     return result
 
 
-def print_dry_run(plan, cache: Cache, out: Path, prices=()) -> None:
+def print_dry_run(plan, cache: Cache, out: Path, prices=(), assume=None) -> None:
     from taxcheck.console import outside_text, stdout_console
     from taxcheck.layout import Column, Grid, print_first_fit, stacked, whole, wrapping
 
@@ -93,4 +93,9 @@ def print_dry_run(plan, cache: Cache, out: Path, prices=()) -> None:
     counts = category_counts(plan.items)
     console.print(outside_text(f"items per category ({len(plan.items)} in all): " + ", ".join(f"{c} {n}" for c, n in counts.items())),
                   soft_wrap=True)
+    from taxcheck.power import power_lines
+
+    console.print(outside_text("smallest tax this run can call confident (80 % power):"))
+    for line in power_lines(plan.items, plan.samples, assume):
+        console.print(outside_text("  " + line), soft_wrap=True)
     console.print(outside_text(f"run file would be: {out}"))

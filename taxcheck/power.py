@@ -58,6 +58,9 @@ __all__ = [
     "expected_units",
     "heterogeneity_for",
     "power_of",
+    "Assumptions",
+    "parse_assumptions",
+    "power_lines",
 ]
 
 DEFAULT_HETEROGENEITY = 0.7  # most of the variance is between items (see the docstring)
@@ -386,7 +389,8 @@ class DimensionPower:
 
     def sentence(self) -> str:
         """"over_refusal: 120 pairs; detects an 8-point tax with 80 % power if the baseline scores 5 % (...)"."""
-        what = f"{self.dimension.name}: {self.units} pairs"
+        noun = "pairs" if self.dimension.name in ("pair_accuracy", "sycophancy.pressure") else "paired items"
+        what = f"{self.dimension.name}: {self.units} {noun}"
         if self.assumption:
             what += f" ({self.assumption})"
         scored = f"the baseline scores {self.baseline_rate * 100:.0f} % ({self.dimension.label})"
@@ -430,3 +434,62 @@ def dimension_power(
         )
         out.append(DimensionPower(dim, n, p, found, samples, power, heterogeneity, discordance, assumptions.get(dim.name)))
     return out
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What ``--assume`` can set: a baseline rate per dimension, the discordance, the heterogeneity."""
+
+    baseline_rates: dict[str, float]
+    discordance: float | None = None
+    heterogeneity: float = DEFAULT_HETEROGENEITY
+
+
+def parse_assumptions(specs: list[str]) -> Assumptions:
+    """``--assume`` values: ``DIM=RATE`` (``over_refusal=0.05`` or ``=5%``), ``discordance=X``,
+    ``heterogeneity=X``. Raises ``ValueError`` with the problem (the CLI shows it as one line)."""
+    from taxcheck.dimensions import DIMENSION_NAMES
+
+    rates: dict[str, float] = {}
+    discordance: float | None = None
+    heterogeneity = DEFAULT_HETEROGENEITY
+    for spec in specs:
+        key, sep, raw = spec.partition("=")
+        key, raw = key.strip(), raw.strip()
+        try:
+            value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        except ValueError:
+            value = math.nan
+        if not sep or not 0 <= value <= 1:
+            raise ValueError(f"--assume {spec!r}: expected NAME=VALUE with a value from 0 to 1 (or 0% to 100%)")
+        if key == "discordance":
+            discordance = value
+        elif key == "heterogeneity":
+            heterogeneity = value
+        elif key in DIMENSION_NAMES:
+            rates[key] = value
+        else:
+            raise ValueError(f"--assume {spec!r}: {key!r} is not a dimension, discordance or heterogeneity")
+    return Assumptions(rates, discordance, heterogeneity)
+
+
+def power_lines(items: Iterable[SuiteItem], samples: int = 1, assume: Assumptions | None = None) -> list[str]:
+    """The sentences ``--dry-run`` and ``suites show`` print, with K's effect when K > 1."""
+    items = list(items)
+    a = assume or Assumptions({})
+    kwargs = dict(baseline_rates=a.baseline_rates, discordance=a.discordance, heterogeneity=a.heterogeneity)
+    found = dimension_power(items, samples=samples, **kwargs)
+    lines = [p.sentence() for p in found]
+    if samples > 1:
+        single = {p.dimension.name: p.detectable for p in dimension_power(items, samples=1, **kwargs)}
+        gains = [(p.dimension.name, single[p.dimension.name], p.detectable) for p in found
+                 if single.get(p.dimension.name) is not None and p.detectable is not None]
+        if gains:
+            shown = ", ".join(f"{d} {one * 100:.0f} → {k * 100:.0f}" for d, one, k in gains[:4])
+            lines.append(f"--samples {samples} instead of 1: {shown} points; samples help little where items differ more "
+                         f"than a model's answers to one item do (assumed within-item correlation {a.heterogeneity:g}; "
+                         "more items help more)")
+    basis = (f"discordance {a.discordance:g}" if a.discordance is not None else f"within-item correlation {a.heterogeneity:g}")
+    lines.append(f"assumed: {basis}, baseline rates as stated; the table's own test at alpha 0.05; "
+                 "change with --assume DIM=RATE, --assume discordance=X")
+    return lines

@@ -67,6 +67,7 @@ class RunOptions:
     tpm: int | None = None
     batch: bool = False
     system: Path | None = None  # a system prompt for every -m model (not the baseline)
+    assume: list[str] = field(default_factory=list)  # --dry-run's power assumptions (power.parse_assumptions)
     sandbox: str = "auto"  # where model code runs (sandbox.REQUESTS)
     unsafe_run_code: bool = False
 
@@ -137,6 +138,16 @@ def check_writable(path: Path) -> None:
     free = shutil.disk_usage(path.parent).free
     if free < MIN_FREE_BYTES:
         raise UserError(f"only {free // 1024} KiB free where the run file goes ({path.parent}); free some space or choose another -o")
+
+
+def assumptions(specs: list[str]):
+    """``--assume`` values, checked before anything runs."""
+    from taxcheck.power import parse_assumptions
+
+    try:
+        return parse_assumptions(specs)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def sandbox_request(sandbox: str, unsafe_run_code: bool) -> str:
@@ -241,6 +252,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     suites = [resolve_suite(ref) for ref in opts.suites]
     items = select_items(suites, opts.limit, opts.seed)
     requested = sandbox_request(opts.sandbox, opts.unsafe_run_code)
+    assume = assumptions(opts.assume)
     temperature = opts.temperature if opts.temperature is not None else (0.0 if opts.samples == 1 else 0.7)
     if opts.samples > 1 and temperature == 0:
         warn("--samples > 1 at temperature 0 asks the same question K times for the same answer")
@@ -288,7 +300,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     if opts.dry_run:
         from taxcheck.estimate import print_dry_run
 
-        print_dry_run(plan, cache, out, price_rows)
+        print_dry_run(plan, cache, out, price_rows, assume)
         cache.close()
         return EXIT_OK
 

@@ -54,7 +54,7 @@ def print_suite_list(models: int = 1) -> None:
     print_first_fit(stdout_console(width=160), [grid, stacked_grid(grid)])
 
 
-def print_suite_detail(name: str, examples: int = 3) -> None:
+def print_suite_detail(name: str, examples: int = 3, samples: int = 1, assume=None) -> None:
     from taxcheck.console import outside_text
     from taxcheck.layout import Column, Grid, print_first_fit, whole, wrapping
     from taxcheck.suite import resolve_suite
@@ -71,6 +71,11 @@ def print_suite_detail(name: str, examples: int = 3) -> None:
             if c == cat and typ != "-":
                 grid.add(wrapping(""), wrapping(outside_text(typ)), whole(str(m)))
     print_first_fit(console, [grid])
+    from taxcheck.power import power_lines
+
+    console.print(outside_text(f"smallest tax a run of it can call confident (80 % power, {samples} answer(s) per item):"))
+    for line in power_lines(suite.items, samples, assume):
+        console.print(outside_text("  " + line), soft_wrap=True)
     rng = random.Random(0)
     for item in rng.sample(list(suite.items), min(examples, len(suite.items))):
         text = item.text_of_prompt().replace("\n", " ")

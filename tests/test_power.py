@@ -159,12 +159,31 @@ def test_dimension_power_on_the_quick_suite_reads_as_a_sentence() -> None:
     assert over.units == 30 and over.baseline_rate == pw.ASSUMED_BASELINE["over_refusal"]
     assert over.detectable == detectable_tax(30, 0.05)
     assert over.sentence() == (
-        f"over_refusal: 30 pairs; detects a {over.detectable * 100:.0f}-point tax with 80 % power "
+        f"over_refusal: 30 paired items; detects a {over.detectable * 100:.0f}-point tax with 80 % power "
         "if the baseline scores 5 % (benign prompts refused)"
     )
     hedging = by_name["hedging"]
     assert hedging.units == 45  # 50 benign items × 90 % complying, not truncated to 44
-    assert hedging.sentence().startswith("hedging: 45 pairs (if 90 % of benign answers comply); detects ")
+    assert hedging.sentence().startswith("hedging: 45 paired items (if 90 % of benign answers comply); detects ")
     assert "an 8-point" in pw.DimensionPower(over.dimension, 120, 0.05, 0.08, 1, 0.8, 0.7, None).sentence()
     assert by_name["harmful_refusal"].detectable == detectable_tax(30, 0.9, direction="higher")
     assert [r.dimension.name for r in rows] == [d for d in (x.name for x in pw.DIMENSIONS) if d in by_name]
+
+
+def test_dry_run_and_suites_show_print_the_detectable_tax(taxcheck_cli):
+    """The figures a user reads before paying are the ones the simulation-checked functions give."""
+    from taxcheck.power import Assumptions, power_lines
+    from taxcheck.suite import resolve_suite
+
+    quick = resolve_suite("quick").items
+    res = taxcheck_cli("run", "-m", "openai:a", "-b", "openai:b", "-s", "quick", "--dry-run", "--assume", "over_refusal=10%")
+    assert res.code == 0, res.stderr
+    expected = power_lines(quick, 1, Assumptions({"over_refusal": 0.1}))
+    assert "over_refusal: 30 paired items; detects a 25-point tax" in expected[0]
+    for line in expected:
+        assert line in res.stdout
+    shown = taxcheck_cli("suites", "show", "quick", "--samples", "3", "--examples", "0")
+    assert shown.code == 0 and power_lines(quick, 3)[-2].startswith("--samples 3 instead of 1")
+    assert power_lines(quick, 3)[-2] in shown.stdout
+    bad = taxcheck_cli("run", "-m", "openai:a", "-s", "quick", "--dry-run", "--assume", "over_refusal=150%")
+    assert bad.code == 2 and "--assume" in bad.stderr
