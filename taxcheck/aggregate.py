@@ -160,6 +160,23 @@ def dimension_values(
     return {dim: units for dim, units in acc.items() if units}
 
 
+def score_cell(values: UnitValues) -> Cell:
+    """A rate over per-unit values, as every table of taxcheck shows it."""
+    r = stats.rate(list(values.values()))
+    return Cell(r.value, r.n, r.ci_low, r.ci_high)
+
+
+def tax_cell(dim: Dimension, base_vals: UnitValues, cand_vals: UnitValues) -> TaxCell:
+    """The paired tax of a candidate over the units both it and the baseline have a value for."""
+    # unsorted: stats are order-free (exact sums); one set, iterated twice, aligns them
+    common = base_vals.keys() & cand_vals.keys()
+    c = [cand_vals[u] for u in common]
+    b = [base_vals[u] for u in common]
+    # positive tax is a cost: more of a lower-is-better score, less of a higher-is-better one
+    p = stats.paired_difference(c, b) if dim.direction == "lower" else stats.paired_difference(b, c)
+    return TaxCell(p.value, p.n, p.ci_low, p.ci_high, p.p_value)
+
+
 def build_table(
     data: RunData,
     grades: dict[CallKey, Grade],
@@ -175,24 +192,12 @@ def build_table(
     for dim in DIMENSIONS:
         if dim.name not in fed:
             continue
-        scores: dict[str, Cell] = {}
-        for m in models:
-            vals = per_model[m].get(dim.name, {})
-            r = stats.rate(list(vals.values()))
-            scores[m] = Cell(r.value, r.n, r.ci_low, r.ci_high)
+        scores = {m: score_cell(per_model[m].get(dim.name, {})) for m in models}
         tax: dict[str, TaxCell] = {}
         if baseline is not None:
             base_vals = per_model[baseline].get(dim.name, {})
             for m in models:
-                if m == baseline:
-                    continue
-                cand_vals = per_model[m].get(dim.name, {})
-                # unsorted: stats are order-free (exact sums); one set, iterated twice, aligns them
-                common = base_vals.keys() & cand_vals.keys()
-                c = [cand_vals[u] for u in common]
-                b = [base_vals[u] for u in common]
-                # positive tax is a cost: more of a lower-is-better score, less of a higher-is-better one
-                p = stats.paired_difference(c, b) if dim.direction == "lower" else stats.paired_difference(b, c)
-                tax[m] = TaxCell(p.value, p.n, p.ci_low, p.ci_high, p.p_value)
+                if m != baseline:
+                    tax[m] = tax_cell(dim, base_vals, per_model[m].get(dim.name, {}))
         rows.append(Row(dim, scores, tax))
     return Table(models=models, baseline=baseline, rows=rows, failures=failures)

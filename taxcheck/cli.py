@@ -156,6 +156,7 @@ def report(
     fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", help="DIM=PP gates, as in run.")] = None,
     grader: Annotated[str, typer.Option("--grader", help="auto, rule or judge (see run --grader).")] = "auto",
     show: Annotated[Optional[str], typer.Option("--show", help="Instead of the table, list graded responses: 'disagreements' (rule vs judge) or a dimension name such as over_refusal. With -f json, a JSON list of them.")] = None,
+    by: Annotated[Optional[str], typer.Option("--by", metavar="type", help="Break every dimension down by the items' type (homonyms, privacy, medical ...): each type's n, rates and paired tax, largest tax first. Table and Markdown show the breakdown; JSON adds a 'breakdown' key; HTML a section.")] = None,
 ) -> None:
     """Re-render a saved run (rules are re-applied; no model is asked again)."""
 
@@ -170,11 +171,16 @@ def report(
             raise UserError(f"--fail-over compares against a baseline, and {run_file} was run without one (-b SPEC)")
         if gates and len(data.header.models) < 2:
             raise UserError(f"--fail-over needs a candidate besides the baseline, and {run_file} has none")
+        if by not in (None, "type"):
+            raise UserError(f"--by {by!r}: the one breakdown is --by type")
+        if by is not None and fmt == "csv":
+            raise UserError("--by type comes as a table, markdown, json or html, not csv")
         if show is not None:
             from taxcheck.audit import print_audit
 
             return print_audit(data, show, grader, fmt=fmt, output=output)
-        rep = build_report(data, run_file, gates=gates, grader=grader)
+        # the HTML report always carries the breakdown section (a product team's first question)
+        rep = build_report(data, run_file, gates=gates, grader=grader, by="type" if fmt == "html" else by)
         from taxcheck.console import stderr_console
         from taxcheck.failures import say_failures
 
@@ -189,6 +195,19 @@ def report(
             else:
                 output.write_text(html, encoding="utf-8")
                 print(f"wrote {output}", file=sys.stderr)
+        elif by is not None and fmt in ("table", "markdown"):
+            from taxcheck.breakdown import breakdown_markdown, print_breakdown
+            from taxcheck.console import stdout_console
+
+            say_warnings(rep, gates_too=True)
+            if fmt == "markdown":
+                text = breakdown_markdown(rep.breakdown)
+                output.write_text(text, encoding="utf-8") if output is not None else sys.stdout.write(text)
+            elif output is not None:
+                with open(output, "w", encoding="utf-8") as fh:
+                    print_breakdown(rep.breakdown, stdout_console(fh, color=False))
+            else:
+                print_breakdown(rep.breakdown, stdout_console())
         else:
             emit(rep, fmt, output)
         return exit_code(rep)

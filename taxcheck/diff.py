@@ -26,6 +26,8 @@ from taxcheck.aggregate import (
     TaxCell,
     UnitValues,
     dimension_values,
+    score_cell,
+    tax_cell,
 )
 from taxcheck.errors import UserError
 from taxcheck.grading import Grade, grade_run
@@ -150,10 +152,10 @@ def verdict_words(dimension: str, value: float) -> str:
 
 
 def _change(dim: Dimension, old: UnitValues, new: UnitValues) -> tuple[TaxCell, list[Flip]]:
+    """The change new vs old, as a tax of the new run against the old one, and the units that flipped."""
     common = sorted(set(old) & set(new))
     o = [old[u] for u in common]
     n = [new[u] for u in common]
-    p = stats.paired_difference(n, o) if dim.direction == "lower" else stats.paired_difference(o, n)
     flips = []
     for u, ov, nv in zip(common, o, n):
         if abs(nv - ov) <= _SAME:
@@ -161,12 +163,9 @@ def _change(dim: Dimension, old: UnitValues, new: UnitValues) -> tuple[TaxCell, 
         worse = nv > ov if dim.direction == "lower" else nv < ov
         flips.append(Flip(u, ov, nv, verdict_words(dim.name, ov), verdict_words(dim.name, nv), worse))
     flips.sort(key=lambda f: (not f.worse, f.unit))
-    return TaxCell(p.value, p.n, p.ci_low, p.ci_high, p.p_value), flips
+    return tax_cell(dim, old, new), flips
 
 
-def _cell(values: UnitValues) -> Cell:
-    r = stats.rate(list(values.values()))
-    return Cell(r.value, r.n, r.ci_low, r.ci_high)
 
 
 def _match_models(old: RunData, new: RunData, model_pairs: list[tuple[str, str]] | None) -> list[tuple[str, str, str]]:
@@ -188,7 +187,7 @@ def _match_models(old: RunData, new: RunData, model_pairs: list[tuple[str, str]]
         raise UserError(
             "the two runs have no model in common "
             f"(old: {', '.join(old_models)}; new: {', '.join(new_models)}); "
-            "pair a renamed model explicitly, e.g. OLD_SPEC=NEW_SPEC"
+            f"pair a renamed model with --model OLD=NEW, e.g. --model {old_models[0]}={new_models[0]}"
         )
     return matched
 
@@ -225,10 +224,10 @@ def diff_runs(
             if not ov and not nv:
                 continue
             change, flips = _change(dim, ov, nv)
-            cells[label] = DiffCell(_cell(ov), _cell(nv), change, flips)
+            cells[label] = DiffCell(score_cell(ov), score_cell(nv), change, flips)
         if cells:
             for label, _o, _n in matched:  # every row has every model, as in the tax table
-                cells.setdefault(label, DiffCell(_cell({}), _cell({}), _change(dim, {}, {})[0], []))
+                cells.setdefault(label, DiffCell(score_cell({}), score_cell({}), _change(dim, {}, {})[0], []))
             rows.append(DiffRow(dim, {label: cells[label] for label, _o, _n in matched}))
 
     used_old = {o for _, o, _ in matched}

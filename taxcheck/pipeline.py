@@ -118,6 +118,7 @@ class Report:
     meta: ReportMeta
     grades: dict[CallKey, Grade] = field(default_factory=dict)  # the verdicts the table was built from (Grade.source says whose)
     warnings: list[str] = field(default_factory=list)  # said once on stderr by ``emit``
+    breakdown: list = field(default_factory=list)  # breakdown.DimensionBreakdown per dimension (--by type)
 
 
 GRADERS = ("auto", "rule", "judge")
@@ -129,6 +130,7 @@ def build_report(
     gates: list[Gate] | None = None,
     notes: list[str] | None = None,
     grader: str = "auto",
+    by: str | None = None,
 ) -> Report:
     """Grade, aggregate and gate a run. ``grader``: auto uses the judge where it has verdicts."""
     if grader not in GRADERS:
@@ -179,7 +181,13 @@ def build_report(
     )
     apply_gates(table, meta.gates)
     close_gates(table, meta.gates, data, meta.incomplete)
-    return Report(table, meta, grades, warnings)
+    parts = []
+    if by is not None:
+        from taxcheck.breakdown import breakdown
+
+        parts = breakdown(data, grades, table, samples)
+        meta.breakdown = {p.dimension.name: p.document() for p in parts}
+    return Report(table, meta, grades, warnings, parts)
 
 
 def _missing_note(health, grader: str, results_file: Path) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from rich.text import Text
 
 from taxcheck import __version__
-from taxcheck.aggregate import Table, TaxCell
+from taxcheck.aggregate import Row, Table, TaxCell
 from taxcheck.layout import Column, Grid, print_first_fit, whole, wrapping
 from taxcheck.stats import LOW_N
 
@@ -51,6 +51,7 @@ class ReportMeta:
     failure_causes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # model -> grouped causes
     sampling: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> what its requests carried
     sandbox: dict[str, Any] | None = None  # where model code ran (code_stage.sandbox_summary); None: no code
+    breakdown: dict[str, list[dict[str, Any]]] | None = None  # dimension -> its types (report --by type)
 
 
 def json_number(x: float) -> float | None:
@@ -74,33 +75,34 @@ def tax_text(t: TaxCell) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
-def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
-    rows = []
-    for row in table.rows:
-        rows.append(
-            {
-                "dimension": row.dimension.name,
-                "direction": row.dimension.direction,
-                "n": row.n,
-                "low_n": row.low_n,
-                "scores": {
-                    m: {"value": json_number(c.value), "n": c.n, "ci_low": json_number(c.ci_low), "ci_high": json_number(c.ci_high)}
-                    for m, c in row.scores.items()
-                },
-                "tax": {
-                    m: {
-                        "value": json_number(t.value),
-                        "n": t.n,
-                        "ci_low": json_number(t.ci_low),
-                        "ci_high": json_number(t.ci_high),
-                        "p_value": json_number(t.p_value),
-                        "significance": t.significance,
-                    }
-                    for m, t in row.tax.items()
-                },
-                "incomplete": row.dimension.name in meta.incomplete,
+def row_document(row: Row, incomplete: bool = False) -> dict[str, Any]:
+    """One row of the JSON document (a dimension, or a type of a breakdown)."""
+    return {
+        "dimension": row.dimension.name,
+        "direction": row.dimension.direction,
+        "n": row.n,
+        "low_n": row.low_n,
+        "scores": {
+            m: {"value": json_number(c.value), "n": c.n, "ci_low": json_number(c.ci_low), "ci_high": json_number(c.ci_high)}
+            for m, c in row.scores.items()
+        },
+        "tax": {
+            m: {
+                "value": json_number(t.value),
+                "n": t.n,
+                "ci_low": json_number(t.ci_low),
+                "ci_high": json_number(t.ci_high),
+                "p_value": json_number(t.p_value),
+                "significance": t.significance,
             }
-        )
+            for m, t in row.tax.items()
+        },
+        "incomplete": incomplete,
+    }
+
+
+def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
+    rows = [row_document(row, row.dimension.name in meta.incomplete) for row in table.rows]
     doc: dict[str, Any] = {
         "taxcheck_version": __version__,
         "run_id": meta.run_id,
@@ -127,6 +129,8 @@ def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
     doc["sampling"] = meta.sampling
     if meta.sandbox is not None:
         doc["sandbox"] = meta.sandbox
+    if meta.breakdown is not None:
+        doc["breakdown"] = meta.breakdown
     doc["graded_by"] = meta.graded_by
     doc["grader"] = meta.grader
     doc["incomplete"] = meta.incomplete
@@ -472,8 +476,17 @@ def print_table(table: Table, meta: ReportMeta, console) -> None:
 
 
 def render_markdown(table: Table, meta: ReportMeta) -> str:
+    out = markdown_table(table)
+    out.append("")
+    for _style, text in footer_lines(table, meta):
+        out.append(f"- {md_cell(text)}")
+    return "\n".join(out) + "\n"
+
+
+def markdown_table(table: Table, first: str = "dimension") -> list[str]:
+    """The tax table as Markdown lines; ``first`` heads the first column (a breakdown's "type")."""
     candidates = candidates_of(table)
-    head = ["dimension", "better"] + [m + (" (baseline)" if m == table.baseline else "") for m in table.models]
+    head = [first, "better"] + [m + (" (baseline)" if m == table.baseline else "") for m in table.models]
     head += [f"tax {m}" for m in candidates]
     out = ["| " + " | ".join(md_cell(h) for h in head) + " |", "|" + "---|" * len(head)]
     mark = {"cost": " 🔴 cost", "bonus": " 🟢 bonus", "unclear": ""}
@@ -492,10 +505,7 @@ def render_markdown(table: Table, meta: ReportMeta) -> str:
             text = tax_text(tc)
             cells.append((f"**{text}**" if tc.significance != "unclear" else text) + mark[tc.significance])
         out.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
-    out.append("")
-    for _style, text in footer_lines(table, meta):
-        out.append(f"- {md_cell(text)}")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def md_cell(text: str) -> str:
