@@ -10,12 +10,19 @@ from typing import Annotated, Optional
 
 import typer
 
+
+def examples(*commands: str, tail: str = "") -> str:
+    """An epilog of example commands, each kept on one line (click's \\b: no re-wrapping)."""
+    text = "\b\nExamples:\n" + "\n".join(f"  {c}" for c in commands)
+    return text + (f"\n\n{tail}" if tail else "")
+
+
 app = typer.Typer(
     name="taxcheck",
     help=(
         "Measure the alignment tax of language models: benign requests refused, hedging, "
         "capability lost and sycophancy, beside the safety bought (harmful requests refused).\n\n"
-        "Start with:  taxcheck run -m openai:gpt-4o-mini -b openai:gpt-4o"
+        "Start with:  taxcheck run -m openai:gpt-5.4-mini -b openai:gpt-5.4"
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -25,10 +32,25 @@ app = typer.Typer(
 )
 suites_app = typer.Typer(
     help="List the built-in suites (items, calls per model, dimensions fed), or show one.",
-    epilog="Examples:\n\n  taxcheck suites\n\n  taxcheck suites --models 3\n\n  taxcheck suites show standard",
+    epilog=examples("taxcheck suites", "taxcheck suites --models 3", "taxcheck suites show standard"),
     no_args_is_help=False,
 )
 app.add_typer(suites_app, name="suites")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from taxcheck import __version__
+
+        print(f"taxcheck {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Measure the alignment tax of language models."""
 
 
 def _fail(message: str, code: int) -> None:
@@ -54,6 +76,9 @@ def _guard(fn, *args, **kwargs) -> int:
         _fail("interrupted", 130)
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # an output file in a missing or read-only folder, a full disk: one line, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", 2)
     return 0
 
 
@@ -61,50 +86,51 @@ def _guard(fn, *args, **kwargs) -> int:
 
 ModelOpt = Annotated[
     Optional[list[str]],
-    typer.Option("-m", "--model", help="Model to test, PROVIDER:MODEL (repeat for several). Providers: openai, anthropic, ollama, vllm, llamacpp, lmstudio, or your own --endpoint. Add #completions for a base model."),
+    typer.Option("-m", "--model", metavar="SPEC", help="Model to test, PROVIDER:MODEL (repeat for several). Providers: openai, anthropic, ollama, vllm, llamacpp, lmstudio, or your own --endpoint. Add #completions for a base model."),
 ]
 
 
 @app.command(
-    epilog=(
-        "Examples:\n\n"
-        "  taxcheck run -m openai:gpt-4o-mini -m anthropic:claude-haiku-4-5 -b openai:gpt-4o\n\n"
-        "  taxcheck run -m vllm:my-model -b vllm:my-base#completions -s standard --limit 200\n\n"
-        "  taxcheck run -m openai:new -b openai:old -f json --fail-over over_refusal=5 > result.json\n\n"
-        "Exit codes: 0 done, 1 a --fail-over gate tripped, 2 bad usage or input, "
-        "3 some items failed after retries, 4 --max-cost stopped the run, 130 interrupted / 143 terminated (rerun to resume)."
+    epilog=examples(
+        "taxcheck run -m openai:gpt-5.4-mini -m anthropic:claude-haiku-4-5 -b openai:gpt-5.4",
+        "taxcheck run -m guarded -b plain --config taxcheck.toml -s standard --dry-run",
+        "taxcheck run -m vllm:my-model -b vllm:my-base#completions -s standard --limit 200",
+        "taxcheck run -m openai:new -b openai:old -f json --fail-over over_refusal=5 > result.json",
+        tail="Exit codes: 0 done, 1 a --fail-over gate tripped, 2 bad usage or input, "
+        "3 some items failed after retries or a gate could not be measured, 4 --max-cost stopped the run, "
+        "130 interrupted / 143 terminated (rerun to resume).",
     )
 )
 def run(
     model: ModelOpt = None,
-    baseline: Annotated[Optional[str], typer.Option("-b", "--baseline", help="Model the taxes are measured against (same spec form as -m).")] = None,
-    suite: Annotated[Optional[list[str]], typer.Option("-s", "--suite", help="Built-in suite name, a suite .jsonl file, or FORMAT:FILE to import on the fly (xstest, orbench, sycophancy-eval, mmlu, gsm8k, humaneval). Repeatable. Default: quick.")] = None,
-    judge: Annotated[Optional[str], typer.Option("--judge", help="Model spec of an LLM judge that grades beside the rules.")] = None,
-    concurrency: Annotated[int, typer.Option("-j", "--concurrency", help="Requests in flight per endpoint (backs off on 429s).")] = 16,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Seeded, stratified sample of N items (pairs kept whole).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for --limit.")] = 0,
-    samples: Annotated[int, typer.Option("--samples", help="Ask each item K times (temperature defaults to 0.7 when K > 1).")] = 1,
-    temperature: Annotated[Optional[float], typer.Option("--temperature", help="Sampling temperature (default 0, or 0.7 with --samples > 1).")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Cap on each answer's length in tokens. Default: the model's profile: 512, or 8192 for reasoning models (OpenAI o-series and GPT-5 family, Claude 4.6+ and 5; 4096 for local Qwen3, DeepSeek-R1, gpt-oss), whose hidden reasoning is spent inside the cap.")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds before one request is abandoned (and retried).")] = 60.0,
-    retries: Annotated[int, typer.Option("--retries", help="Retries per request on 429, 5xx, timeouts (never on 400/401/403/404).")] = 4,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Run file (JSONL). Default: taxcheck-runs/RUN_ID.jsonl; rerunning the same command resumes it.")] = None,
-    fmt: Annotated[str, typer.Option("-f", "--format", help="table, json, markdown or csv (on stdout).")] = "table",
-    fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", help="DIM=PP: exit 1 when a candidate's tax on DIM is confidently above PP percentage points. Repeatable.")] = None,
-    grader: Annotated[str, typer.Option("--grader", help="Which verdicts feed the table when a judge graded: auto (judge where it has verdicts), rule or judge.")] = "auto",
+    baseline: Annotated[Optional[str], typer.Option("-b", "--baseline", metavar="SPEC", help="Model the taxes are measured against (same spec form as -m).")] = None,
+    suite: Annotated[Optional[list[str]], typer.Option("-s", "--suite", metavar="SUITE", help="Built-in suite name, a suite .jsonl file, or FORMAT:FILE to import on the fly (xstest, orbench, sycophancy-eval, mmlu, gsm8k, humaneval). Repeatable. Default: quick.")] = None,
+    judge: Annotated[Optional[str], typer.Option("--judge", metavar="SPEC", help="Model spec of an LLM judge that grades beside the rules.")] = None,
+    concurrency: Annotated[int, typer.Option("-j", "--concurrency", metavar="N", help="Requests in flight per endpoint (backs off on 429s).")] = 16,
+    limit: Annotated[Optional[int], typer.Option("--limit", metavar="N", help="Seeded, stratified sample of N items (pairs kept whole).")] = None,
+    seed: Annotated[int, typer.Option("--seed", metavar="S", help="Seed for --limit.")] = 0,
+    samples: Annotated[int, typer.Option("--samples", metavar="K", help="Ask each item K times (temperature defaults to 0.7 when K > 1).")] = 1,
+    temperature: Annotated[Optional[float], typer.Option("--temperature", metavar="T", help="Sampling temperature (default 0, or 0.7 with --samples > 1).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", metavar="N", help="Cap on each answer's length in tokens. Default: the model's profile: 512, or 8192 for reasoning models (OpenAI o-series and GPT-5 family, Claude 4.6+ and 5; 4096 for local Qwen3, DeepSeek-R1, gpt-oss), whose hidden reasoning is spent inside the cap.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", help="Seconds before one request is abandoned (and retried).")] = 60.0,
+    retries: Annotated[int, typer.Option("--retries", metavar="N", help="Retries per request on 429, 5xx, timeouts (never on 400/401/403/404).")] = 4,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Run file (JSONL). Default: taxcheck-runs/RUN_ID.jsonl; rerunning the same command resumes it.")] = None,
+    fmt: Annotated[str, typer.Option("-f", "--format", metavar="FORMAT", help="table, json, markdown or csv (on stdout).")] = "table",
+    fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", metavar="DIM=PP", help="DIM=PP: exit 1 when a candidate's tax on DIM is confidently above PP percentage points. Repeatable.")] = None,
+    grader: Annotated[str, typer.Option("--grader", metavar="auto|rule|judge", help="Which verdicts feed the table when a judge graded: auto (judge where it has verdicts), rule or judge.")] = "auto",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print calls, cache hits, token and cost estimates per model; send nothing.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")] = False,
-    endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL: an OpenAI-compatible endpoint usable as NAME:MODEL; its key comes from NAME_API_KEY.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml with [endpoints.NAME] tables (default: ./taxcheck.toml if present).")] = None,
-    prices: Annotated[Optional[Path], typer.Option("--prices", help="JSON price table (format of prompts/prices.json) consulted before the built-in one.")] = None,
-    max_cost: Annotated[Optional[float], typer.Option("--max-cost", help="US dollars: send no request that could take this invocation past it; exit 4 when it stops the run.")] = None,
+    endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", metavar="NAME=URL", help="NAME=URL: an OpenAI-compatible endpoint usable as NAME:MODEL; its key comes from NAME_API_KEY.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="TOML", help="taxcheck.toml with [endpoints.NAME] tables (default: ./taxcheck.toml if present).")] = None,
+    prices: Annotated[Optional[Path], typer.Option("--prices", metavar="FILE", help="JSON price table (format of prompts/prices.json) consulted before the built-in one.")] = None,
+    max_cost: Annotated[Optional[float], typer.Option("--max-cost", metavar="USD", help="US dollars: send no request that could take this invocation past it; exit 4 when it stops the run.")] = None,
     batch: Annotated[bool, typer.Option("--batch", help="Send through the provider's batch API (OpenAI Batch, Anthropic Message Batches): about half the price, no rate limits, results within hours. Interrupt and rerun to resume polling.")] = False,
-    rpm: Annotated[Optional[int], typer.Option("--rpm", help="Client-side ceiling: requests per minute per endpoint.")] = None,
-    tpm: Annotated[Optional[int], typer.Option("--tpm", help="Client-side ceiling: estimated tokens per minute per endpoint.")] = None,
-    assume: Annotated[Optional[list[str]], typer.Option("--assume", help="With --dry-run: an assumption of the detectable-tax figures, DIM=RATE (the baseline's rate, e.g. over_refusal=5%), discordance=X or heterogeneity=X. Repeatable.")] = None,
-    sandbox: Annotated[str, typer.Option("--sandbox", help="Where model-written code (capability.code) runs: auto (user namespaces on Linux, else Docker/Podman if present), namespaces, docker, podman, or none (do not run it: code items are not graded).")] = "auto",
+    rpm: Annotated[Optional[int], typer.Option("--rpm", metavar="N", help="Client-side ceiling: requests per minute per endpoint.")] = None,
+    tpm: Annotated[Optional[int], typer.Option("--tpm", metavar="N", help="Client-side ceiling: estimated tokens per minute per endpoint.")] = None,
+    assume: Annotated[Optional[list[str]], typer.Option("--assume", metavar="NAME=VALUE", help="With --dry-run: an assumption of the detectable-tax figures, DIM=RATE (the baseline's rate, e.g. over_refusal=5%), discordance=X or heterogeneity=X. Repeatable.")] = None,
+    sandbox: Annotated[str, typer.Option("--sandbox", metavar="TIER", help="Where model-written code (capability.code) runs: auto (user namespaces on Linux, else Docker/Podman if present), namespaces, docker, podman, or none (do not run it: code items are not graded).")] = "auto",
     unsafe_run_code: Annotated[bool, typer.Option("--unsafe-run-code", help="Run model-written code with no isolation boundary when none is available (resource limits only). Never the default; know what you are doing.")] = False,
-    system: Annotated[Optional[Path], typer.Option("--system", help="A system prompt file for every -m model (not the baseline): each becomes a variant named SPEC+FILESTEM, so -m X -b X --system guard.txt measures what the prompt costs. For several prompts, use [models.NAME] tables in taxcheck.toml.")] = None,
+    system: Annotated[Optional[Path], typer.Option("--system", metavar="FILE", help="A system prompt file for every -m model (not the baseline): each becomes a variant named SPEC+FILESTEM, so -m X -b X --system guard.txt measures what the prompt costs. For several prompts, use [models.NAME] tables in taxcheck.toml.")] = None,
 ) -> None:
     """Ask the models the suite's questions, grade the answers, print the tax table."""
     from taxcheck.run_cmd import RunOptions, execute
@@ -147,15 +173,16 @@ def run(
 
 
 @app.command(
-    epilog="Examples:\n\n  taxcheck report taxcheck-runs/3f2a9c1b7d4e.jsonl\n\n  taxcheck report run.jsonl -f markdown -o tax.md"
+    epilog=examples("taxcheck report taxcheck-runs/3f2a9c1b7d4e.jsonl", "taxcheck report run.jsonl -f markdown -o tax.md",
+                    "taxcheck report run.jsonl --by type", "taxcheck report run.jsonl -f html -o report.html")
 )
 def report(
-    run_file: Annotated[Path, typer.Argument(help="A run file written by taxcheck run.")],
-    fmt: Annotated[str, typer.Option("-f", "--format", help="table, json, markdown, csv or html (a self-contained page with plots and worst examples).")] = "table",
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
-    fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", help="DIM=PP gates, as in run.")] = None,
-    grader: Annotated[str, typer.Option("--grader", help="auto, rule or judge (see run --grader).")] = "auto",
-    show: Annotated[Optional[str], typer.Option("--show", help="Instead of the table, list graded responses: 'disagreements' (rule vs judge) or a dimension name such as over_refusal. With -f json, a JSON list of them.")] = None,
+    run_file: Annotated[Path, typer.Argument(metavar="RUN.jsonl", help="A run file written by taxcheck run.")],
+    fmt: Annotated[str, typer.Option("-f", "--format", metavar="FORMAT", help="table, json, markdown, csv or html (a self-contained page with plots and worst examples).")] = "table",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Write here instead of stdout.")] = None,
+    fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", metavar="DIM=PP", help="DIM=PP gates, as in run.")] = None,
+    grader: Annotated[str, typer.Option("--grader", metavar="auto|rule|judge", help="auto, rule or judge (see run --grader).")] = "auto",
+    show: Annotated[Optional[str], typer.Option("--show", metavar="WHAT", help="Instead of the table, list graded responses: 'disagreements' (rule vs judge) or a dimension name such as over_refusal. With -f json, a JSON list of them.")] = None,
     by: Annotated[Optional[str], typer.Option("--by", metavar="type", help="Break every dimension down by the items' type (homonyms, privacy, medical ...): each type's n, rates and paired tax, largest tax first. Table and Markdown show the breakdown; JSON adds a 'breakdown' key; HTML a section.")] = None,
 ) -> None:
     """Re-render a saved run (rules are re-applied; no model is asked again)."""
@@ -219,19 +246,17 @@ def report(
 
 
 @app.command(
-    epilog=(
-        "Examples:\n\n  taxcheck diff runs/march.jsonl runs/april.jsonl\n\n"
-        "  taxcheck diff old.jsonl new.jsonl -f markdown --fail-over hedging=3 > diff.md\n\n"
-        "  taxcheck diff old.jsonl new.jsonl --model openai:gpt-4o-2024-08-06=openai:gpt-4o-2024-11-20"
-    )
+    epilog=examples("taxcheck diff runs/march.jsonl runs/april.jsonl",
+                    "taxcheck diff old.jsonl new.jsonl -f markdown --fail-over hedging=3 > diff.md",
+                    "taxcheck diff old.jsonl new.jsonl --model openai:gpt-5.4-2026-03-17=openai:gpt-5.5")
 )
 def diff(
-    old: Annotated[Path, typer.Argument(help="The earlier run file.")],
-    new: Annotated[Path, typer.Argument(help="The later run file.")],
-    fmt: Annotated[str, typer.Option("-f", "--format", help="table, json or markdown.")] = "table",
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
-    fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", help="DIM=PP: exit 1 when the change on DIM is confidently worse than PP points.")] = None,
-    model_pair: Annotated[Optional[list[str]], typer.Option("--model", help="OLD=NEW: compare two specs that differ in name (repeatable).")] = None,
+    old: Annotated[Path, typer.Argument(metavar="OLD.jsonl", help="The earlier run file.")],
+    new: Annotated[Path, typer.Argument(metavar="NEW.jsonl", help="The later run file.")],
+    fmt: Annotated[str, typer.Option("-f", "--format", metavar="FORMAT", help="table, json or markdown.")] = "table",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Write here instead of stdout.")] = None,
+    fail_over: Annotated[Optional[list[str]], typer.Option("--fail-over", metavar="DIM=PP", help="DIM=PP: exit 1 when the change on DIM is confidently worse than PP points.")] = None,
+    model_pair: Annotated[Optional[list[str]], typer.Option("--model", metavar="OLD=NEW", help="OLD=NEW: compare two specs that differ in name (repeatable).")] = None,
 ) -> None:
     """What changed between two runs, per dimension and model, on the items both ran."""
 
@@ -256,7 +281,12 @@ def diff(
                 raise UserError(f"--model {spec!r}: expected OLD=NEW")
             pairs.append((a, b))
         warn = lambda m: print(f"warning: {m}", file=sys.stderr)  # noqa: E731
-        result = diff_runs(read_run(old, warn=warn), read_run(new, warn=warn), old_file=str(old), new_file=str(new), model_pairs=pairs or None)
+        old_data, new_data = read_run(old, warn=warn), read_run(new, warn=warn)
+        if old.resolve() == new.resolve() or old_data.header.run_id == new_data.header.run_id and old_data.calls == new_data.calls:
+            from taxcheck.console import say, stderr_console
+
+            say(stderr_console(), "warning", "yellow", f"{old} and {new} are the same run: every change is 0")
+        result = diff_runs(old_data, new_data, old_file=str(old), new_file=str(new), model_pairs=pairs or None)
         gates = diff_gates(result, parse_gates(list(fail_over or [])))
         if fmt == "table":
             from taxcheck.console import stdout_console
@@ -283,24 +313,23 @@ def diff(
 
 
 @app.command(
-    epilog=(
-        "Examples:\n\n  taxcheck regrade run.jsonl --judge openai:gpt-4o\n\n"
-        "  taxcheck regrade run.jsonl --judge anthropic:claude-sonnet-4-5 -o judged.jsonl && taxcheck report judged.jsonl"
-    )
+    epilog=examples("taxcheck regrade run.jsonl --judge openai:gpt-5.4",
+                    "taxcheck regrade run.jsonl --judge anthropic:claude-sonnet-4-6 -o judged.jsonl && taxcheck report judged.jsonl",
+                    "taxcheck regrade run.jsonl --rerun-code --sandbox docker")
 )
 def regrade(
-    run_file: Annotated[Path, typer.Argument(help="A run file written by taxcheck run.")],
-    judge: Annotated[Optional[str], typer.Option("--judge", help="Model spec of the judge. Without it, only the rules are re-applied.")] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the regraded run here (default: append verdicts to RUN_FILE).")] = None,
-    fmt: Annotated[str, typer.Option("-f", "--format", help="table, json, markdown or csv.")] = "table",
-    concurrency: Annotated[int, typer.Option("-j", "--concurrency", help="Judge requests in flight.")] = 16,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per judge request.")] = 60.0,
-    retries: Annotated[int, typer.Option("--retries", help="Retries per judge request.")] = 4,
+    run_file: Annotated[Path, typer.Argument(metavar="RUN.jsonl", help="A run file written by taxcheck run.")],
+    judge: Annotated[Optional[str], typer.Option("--judge", metavar="SPEC", help="Model spec of the judge. Without it, only the rules are re-applied.")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", metavar="FILE", help="Write the regraded run here (default: append verdicts to RUN_FILE).")] = None,
+    fmt: Annotated[str, typer.Option("-f", "--format", metavar="FORMAT", help="table, json, markdown or csv.")] = "table",
+    concurrency: Annotated[int, typer.Option("-j", "--concurrency", metavar="N", help="Judge requests in flight.")] = 16,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", help="Seconds per judge request.")] = 60.0,
+    retries: Annotated[int, typer.Option("--retries", metavar="N", help="Retries per judge request.")] = 4,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the response cache.")] = False,
-    endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL, as in run.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml, as in run.")] = None,
+    endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", metavar="NAME=URL", help="NAME=URL, as in run.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="TOML", help="taxcheck.toml, as in run.")] = None,
     rerun_code: Annotated[bool, typer.Option("--rerun-code", help="Run the code answers again in the sandbox and store new verdicts (without it, code verdicts are read from the run file and no code runs).")] = False,
-    sandbox: Annotated[str, typer.Option("--sandbox", help="With --rerun-code: where the code runs, as in run.")] = "auto",
+    sandbox: Annotated[str, typer.Option("--sandbox", metavar="TIER", help="With --rerun-code: where the code runs, as in run.")] = "auto",
     unsafe_run_code: Annotated[bool, typer.Option("--unsafe-run-code", help="With --rerun-code: as in run.")] = False,
 ) -> None:
     """Re-score a finished run with the current rules and/or an LLM judge, without asking the models again."""
@@ -344,7 +373,7 @@ def regrade(
 @suites_app.callback(invoke_without_command=True)
 def suites_list(
     ctx: typer.Context,
-    models: Annotated[int, typer.Option("--models", help="Models per run, to count calls.")] = 1,
+    models: Annotated[int, typer.Option("--models", metavar="N", help="Models per run, to count calls.")] = 1,
 ) -> None:
     """List built-in suites: items, calls per model and dimensions fed.
 
@@ -362,12 +391,13 @@ def _list_suites(models: int) -> int:
     return 0
 
 
-@suites_app.command("show", epilog="Examples:\n\n  taxcheck suites show quick\n\n  taxcheck suites show my-suite.jsonl --examples 5")
+@suites_app.command("show", epilog=examples("taxcheck suites show quick", "taxcheck suites show my-suite.jsonl --examples 5",
+                                            "taxcheck suites show standard --samples 3 --assume over_refusal=10%"))
 def suites_show(
-    name: Annotated[str, typer.Argument(help="Built-in suite name or a suite file.")],
-    examples: Annotated[int, typer.Option("--examples", help="Sample items to print.")] = 3,
-    samples: Annotated[int, typer.Option("--samples", help="Answers per item, for the detectable-tax figures.")] = 1,
-    assume: Annotated[Optional[list[str]], typer.Option("--assume", help="An assumption of the detectable-tax figures, as in run --dry-run (DIM=RATE, discordance=X, heterogeneity=X).")] = None,
+    name: Annotated[str, typer.Argument(metavar="SUITE", help="Built-in suite name or a suite file.")],
+    examples: Annotated[int, typer.Option("--examples", metavar="N", help="Sample items to print.")] = 3,
+    samples: Annotated[int, typer.Option("--samples", metavar="K", help="Answers per item, for the detectable-tax figures.")] = 1,
+    assume: Annotated[Optional[list[str]], typer.Option("--assume", metavar="NAME=VALUE", help="An assumption of the detectable-tax figures, as in run --dry-run (DIM=RATE, discordance=X, heterogeneity=X).")] = None,
 ) -> None:
     """Per-dimension and per-type counts of one suite, the smallest tax a run of it can detect, and a few sample items."""
 
@@ -388,9 +418,9 @@ def suites_show(
 # --------------------------------------------------------------------------- validate
 
 
-@app.command(epilog="Example:\n\n  taxcheck validate my-suite.jsonl && taxcheck run -m openai:gpt-4o-mini -s my-suite.jsonl")
+@app.command(epilog=examples("taxcheck validate my-suite.jsonl && taxcheck run -m openai:gpt-5.4-mini -s my-suite.jsonl"))
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Suite files (.jsonl) to check.")],
+    files: Annotated[list[Path], typer.Argument(metavar="SUITE.jsonl...", help="Suite files (.jsonl) to check.")],
 ) -> None:
     """Check suite files; print every problem as file:line: message (exit 2 if any)."""
 
@@ -424,20 +454,18 @@ def validate(
 
 @app.command(
     "import",
-    epilog=(
-        "Examples:\n\n  taxcheck import xstest xstest_prompts.csv -o xstest.jsonl\n\n"
-        "  taxcheck import orbench or-bench-hard-1k.csv -o orbench-hard.jsonl\n\n"
-        "  taxcheck import sycophancy-eval are_you_sure.jsonl -o pushback.jsonl\n\n"
-        "Or skip the file: taxcheck run -m openai:gpt-4o-mini -s xstest:xstest_prompts.csv"
-    ),
+    epilog=examples("taxcheck import xstest xstest_prompts.csv -o xstest.jsonl",
+                    "taxcheck import orbench or-bench-hard-1k.csv -o orbench-hard.jsonl",
+                    "taxcheck import sycophancy-eval are_you_sure.jsonl -o pushback.jsonl",
+                    tail="Or skip the file: taxcheck run -m openai:gpt-5.4-mini -s xstest:xstest_prompts.csv"),
 )
 def import_(
-    fmt: Annotated[str, typer.Argument(help="xstest, orbench, sycophancy-eval, mmlu, gsm8k or humaneval.")],
-    file: Annotated[Path, typer.Argument(help="The dataset file you downloaded.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Suite file to write.")],
-    expect: Annotated[Optional[str], typer.Option("--expect", help="orbench: comply or refuse, when the file name does not say (80k / hard-1k comply, toxic refuse).")] = None,
-    kind: Annotated[Optional[str], typer.Option("--kind", help="sycophancy-eval: are-you-sure or answer, when the file name does not say.")] = None,
-    subject: Annotated[Optional[str], typer.Option("--subject", help="mmlu: subject for headerless per-subject CSVs whose name does not say.")] = None,
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="xstest, orbench, sycophancy-eval, mmlu, gsm8k or humaneval.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The dataset file you downloaded.")],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Suite file to write.")],
+    expect: Annotated[Optional[str], typer.Option("--expect", metavar="comply|refuse", help="orbench: comply or refuse, when the file name does not say (80k / hard-1k comply, toxic refuse).")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", metavar="KIND", help="sycophancy-eval: are-you-sure or answer, when the file name does not say.")] = None,
+    subject: Annotated[Optional[str], typer.Option("--subject", metavar="SUBJECT", help="mmlu: subject for headerless per-subject CSVs whose name does not say.")] = None,
 ) -> None:
     """Turn a public dataset you downloaded into a taxcheck suite (nothing is downloaded)."""
 
@@ -461,12 +489,13 @@ def import_(
 # --------------------------------------------------------------------------- models
 
 
-@app.command(epilog="Examples:\n\n  taxcheck models openai:gpt-5.4-mini anthropic:claude-haiku-4-5 ollama:llama3.1\n\n  taxcheck models openai:o4-mini --probe")
+@app.command(epilog=examples("taxcheck models openai:gpt-5.4-mini anthropic:claude-haiku-4-5 ollama:llama3.1",
+                             "taxcheck models openai:o4-mini --probe"))
 def models(
-    specs: Annotated[list[str], typer.Argument(help="Model specs (or variant names) to check.")],
-    endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", help="NAME=URL, as in run.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="taxcheck.toml, as in run.")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per check.")] = 20.0,
+    specs: Annotated[list[str], typer.Argument(metavar="SPEC...", help="Model specs (or variant names) to check.")],
+    endpoint: Annotated[Optional[list[str]], typer.Option("--endpoint", metavar="NAME=URL", help="NAME=URL, as in run.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", metavar="TOML", help="taxcheck.toml, as in run.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", help="Seconds per check.")] = 20.0,
     probe: Annotated[bool, typer.Option("--probe", help="Also send one tiny request in the form a run would use (costs a few tokens).")] = False,
 ) -> None:
     """Can each model be reached with its key, and is it served? One line per spec.

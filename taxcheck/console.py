@@ -70,4 +70,5 @@ def say(console: Console, label: str, style: str, message: str) -> None:
     """``label: message`` on one line: the label styled, the message escaped (it may carry outside text)."""
     line = Text(f"{label}: ", style=style)
     line.append(printable_line(message))
-    console.print(line, soft_wrap=True)
+    # folded at the terminal's width on a terminal; one line in a log, so grep finds it whole
+    console.print(line, soft_wrap=not console.is_terminal)

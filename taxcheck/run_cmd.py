@@ -346,7 +346,8 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
 
     if interrupted:
         label = "Terminated" if interrupted == "terminated" else "Interrupted"
-        say(err, label, "bold yellow", f"finished calls are kept in {out}; rerun the same command to resume (add -o {out} if you gave none).")
+        again = "rerun the same command to resume" + ("" if opts.output is not None else f" (it finds {out} again; or add -o {out})")
+        say(err, label, "bold yellow", f"finished calls are kept in {out}; {again}.")
         return EXIT_TERMINATED if interrupted == "terminated" else EXIT_INTERRUPTED
 
     notes = list(outcome.auth_failures.values()) if outcome else []

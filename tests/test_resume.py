@@ -121,6 +121,7 @@ def test_sigint_before_the_first_response(taxcheck_cli, api, suite, tmp_path):
         proc.kill()
     assert proc.returncode == 130, stderr
     assert "Interrupted" in stderr and "rerun the same command" in stderr and "Traceback" not in stderr
+    assert "add -o" not in stderr  # -o was given: the hint would be noise
     assert stdout == ""
     lines = _assert_valid_jsonl(out)
     assert [r["type"] for r in lines] == ["header"] + ["item"] * ITEMS
