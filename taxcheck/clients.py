@@ -173,13 +173,17 @@ class EndpointClient:
                 return CallError("content_policy", message, retryable=False, status=status)
             if status == 404:
                 return CallError("not_found", f"404 from {url}: {message}", retryable=False, status=status)
-            return CallError(
+            if status == 429 and _is_quota_error(exc):  # out of credit: no amount of waiting helps
+                return CallError("quota", f"429 from {url}: {message}", retryable=False, status=status)
+            error = CallError(
                 f"http_{status}",
                 f"{status} from {url}: {message}",
                 retryable=is_retryable_status(status),
                 status=status,
                 retry_after=retry_after_seconds(headers),
             )
+            error.headers = _rate_headers(headers) if headers is not None else None  # for the rate controller
+            return error
         if "Timeout" in name:
             return CallError("timeout", f"no response from {url} within {self.timeout_s:g} s", retryable=True)
         if "Connection" in name:
@@ -198,6 +202,13 @@ def _error_message(exc: Exception) -> str:
         if isinstance(err, dict) and isinstance(err.get("message"), str):
             return _short(err["message"])
     return _short(getattr(exc, "message", None) or type(exc).__name__)
+
+
+def _is_quota_error(exc: Exception) -> bool:
+    """OpenAI's 429 ``insufficient_quota`` (billing, not pace)."""
+    body = getattr(exc, "body", None)
+    err = body.get("error", body) if isinstance(body, dict) else None
+    return isinstance(err, dict) and "insufficient_quota" in (str(err.get("code") or "") + " " + str(err.get("type") or ""))
 
 
 def _is_policy_error(exc: Exception) -> bool:

@@ -1,7 +1,7 @@
-"""One request, the one way: cache, concurrency slot, retries, usage.
+"""One request, the one way: cache, budget, rate controller, retries, usage.
 
 Both the models under test and the judge send through a ``Sender``, so caching, the
-retry ladder, rate-limit back-off and the usage accounting behave identically for both.
+retry ladder, rate-limit control and the usage accounting behave identically for both.
 """
 
 from __future__ import annotations
@@ -9,19 +9,21 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, retry_if_exception
 
-from taxcheck.budget import Budget
+from taxcheck.budget import Budget, Reservation
 from taxcheck.cache import Cache, cache_key
 from taxcheck.clients import EndpointClient
 from taxcheck.errors import CallError
 from taxcheck.estimate import estimate_tokens
-from taxcheck.limits import AdaptiveLimit
-from taxcheck.retry import backoff_delay
+from taxcheck.limits import AdaptiveLimit, costs
+from taxcheck.retry import RATE_LIMIT_DEADLINE_S, Tries, is_rate_limited_status, next_delay
 from taxcheck.specs import ModelSpec
 from taxcheck.wire import Completion, Params
+
+CUT_SHORT = ("length", "max_tokens")  # finish reasons of an answer that hit its max_tokens
 
 
 @dataclass
@@ -42,14 +44,54 @@ class SendResult:
     attempts: int = 0
     latency_ms: float = 0.0
     auth_failed: bool = False
-    budget_stopped: bool = False  # not sent: it could have passed --max-cost
+    budget_stopped: bool = False  # not sent (or not kept): it could have passed --max-cost
 
 
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, CallError) and exc.retryable
 
 
+class _Policy:
+    """``retry.next_delay`` for one call, in the two halves tenacity asks for (wait, stop)."""
+
+    def __init__(self, retries: int, rng: random.Random, deadline_s: float):
+        self.tries = Tries()
+        self.retries = retries
+        self.rng = rng
+        self.deadline_s = deadline_s
+        self._decided: dict[int, float | None] = {}
+
+    def _decide(self, retry_state) -> float | None:
+        n = retry_state.attempt_number
+        if n not in self._decided:
+            exc = retry_state.outcome.exception() if retry_state.outcome else None
+            status = exc.status if isinstance(exc, CallError) else None
+            limited = is_rate_limited_status(status)
+            if limited:
+                if not self.tries.rate_limited:  # the deadline runs from the first refusal, not from a queue
+                    self.tries.first_at = time.monotonic()
+                self.tries.rate_limited += 1
+            else:
+                self.tries.other += 1
+            hint = exc.retry_after if isinstance(exc, CallError) else None
+            self._decided[n] = next_delay(self.tries, limited, hint, self.retries, time.monotonic(), self.deadline_s, self.rng)
+            if self._decided[n] is None and limited and self.retries > 0 and isinstance(exc, CallError):
+                waited = time.monotonic() - self.tries.first_at
+                exc.message += (f" (rate-limited {self.tries.rate_limited} times in {waited:.0f} s; "
+                                f"gave up at the {self.deadline_s:g} s deadline per call)")
+                exc.args = (exc.message,)
+        return self._decided[n]
+
+    def wait(self, retry_state) -> float:
+        return self._decide(retry_state) or 0.0
+
+    def stop(self, retry_state) -> bool:
+        return self._decide(retry_state) is None
+
+
 class Sender:
+    deadline_s = RATE_LIMIT_DEADLINE_S
+
     def __init__(
         self,
         cache: Cache,
@@ -91,40 +133,42 @@ class Sender:
         if hit is not None:
             usage.cached += 1
             return SendResult(completion=Completion.from_json(hit), cached=True)
-        reserved = 0.0
+        params = self.params
+        reserved: Reservation | None = None
         if self.budget is not None:
-            held = self.budget.reserve(model.spec, messages, self.params.max_tokens)
-            if held is None:
+            reserved = await self.budget.reserve(model.spec, messages, params.max_tokens)
+            if reserved is None:
                 return SendResult(budget_stopped=True)
-            reserved = held
-        est_tokens = estimate_tokens(messages) + self.params.max_tokens if limit.ceiling.active else 0
+            if reserved.max_tokens != params.max_tokens:
+                params = replace(params, max_tokens=reserved.max_tokens)
+        cost = costs(estimate_tokens(messages), params.max_tokens)
+        # Build the SDK client (importing the SDK takes a second or more) before the rate
+        # controller times the send: a ceiling or bucket must see when the request leaves.
+        client._get()
+        policy = _Policy(self.retries, self._rng, self.deadline_s)
         attempts = 0
         started = time.perf_counter()
         try:
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.retries + 1),
-                wait=self._wait,
-                retry=retry_if_exception(_retryable),
-                reraise=True,
-            ):
+            async for attempt in AsyncRetrying(stop=policy.stop, wait=policy.wait, retry=retry_if_exception(_retryable),
+                                               reraise=True):
                 with attempt:
                     if model.spec in self.auth_failures:
+                        if reserved is not None:
+                            self.budget.release(reserved)
                         return SendResult(auth_failed=True, attempts=attempts)
                     attempts += 1
-                    await limit.ceiling.acquire(est_tokens)
-                    generation = await limit.acquire()
+                    ticket = await limit.acquire(model.model, cost)
                     try:
-                        completion = await client.complete(model.model, model.api, messages, self.params)
+                        completion = await client.complete(model.model, model.api, messages, params)
                     except CallError as exc:
-                        if exc.status == 429:
-                            limit.on_rate_limited(generation)
+                        limit.finish(ticket, exc.status, getattr(exc, "headers", None))
                         raise
-                    finally:
-                        limit.release()
-                    limit.on_success()
-                    limit.ceiling.observe(completion.headers)
+                    except BaseException:
+                        limit.finish(ticket, None)
+                        raise
+                    limit.finish(ticket, 200, completion.headers)
         except CallError as exc:
-            if self.budget is not None:
+            if reserved is not None:
                 self.budget.release(reserved)
             usage.retries += max(0, attempts - 1)
             if exc.kind == "auth":
@@ -140,18 +184,16 @@ class Sender:
                                 "is the server running and the URL right? Its remaining items are skipped")
             return SendResult(error=exc, attempts=attempts)
         self._answered.add(model.endpoint.base_url)
-        if self.budget is not None:
-            self.budget.settle(reserved, model.spec, completion.input_tokens, completion.output_tokens)
         usage.retries += attempts - 1
         usage.requests += 1
         usage.input_tokens += completion.input_tokens or 0
         usage.output_tokens += completion.output_tokens or 0
+        if reserved is not None:
+            self.budget.settle(reserved, model.spec, completion.input_tokens, completion.output_tokens)
+            if reserved.reduced and completion.finish_reason in CUT_SHORT:
+                self.budget.discard()  # cut by the smaller ceiling: not the answer the run asked for
+                return SendResult(budget_stopped=True, attempts=attempts)
         if key is not None:
             self.cache.put(key, completion.to_json())
         latency = round((time.perf_counter() - started) * 1000, 1)
         return SendResult(completion=completion, attempts=attempts, latency_ms=latency)
-
-    def _wait(self, retry_state) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        hint = exc.retry_after if isinstance(exc, CallError) else None
-        return backoff_delay(retry_state.attempt_number, hint, self._rng)
