@@ -235,7 +235,10 @@ class Window:
 
     def on_success(self, level: int) -> None:
         self.outcomes.append((level, False))
-        if self.limit < self.maximum:
+        if self.guessed_from is not None and level > self.limit:
+            # a guess cut below what is now seen to get through: undo that much of it
+            self.limit = min(float(level), self.guessed_from)
+        elif self.limit < self.maximum:
             self.limit = min(float(self.maximum), self.limit + 1.0 / (self.limit * PROBE_RTTS))
 
     def on_limited(self, level: int, generation: int) -> Verdict:

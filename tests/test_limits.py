@@ -155,6 +155,18 @@ def test_window_first_wave_cuts_once_then_finds_the_cap():
     assert (v.kind, v.cap) == ("congestion", 8) and w.limit == 8
 
 
+def test_window_guessed_down_to_one_comes_back_as_far_as_answers_show():
+    w = Window(64)
+    for gen in range(8):  # wave after wave refused before any answer came back
+        w.on_limited(13, w.generation)
+    assert w.limit == 1
+    for lvl in range(1, 9):  # then the first wave's eight answer
+        w.on_success(lvl)
+    assert w.limit == 8  # not a slow climb from 1
+    w.on_success(20)  # an answer sent as the twentieth: twenty get through
+    assert w.limit == 20
+
+
 def test_window_keeps_its_size_under_noise_and_undoes_a_guess():
     w = Window(32)
     w.on_limited(5, 0)  # the first 429 of a run: nothing known, so it guesses
