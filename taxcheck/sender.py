@@ -6,12 +6,11 @@ retry ladder, rate-limit control and the usage accounting behave identically for
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-
-from tenacity import AsyncRetrying, retry_if_exception
 
 from taxcheck.budget import Budget, Reservation
 from taxcheck.cache import Cache, cache_key
@@ -47,50 +46,15 @@ class SendResult:
     budget_stopped: bool = False  # not sent (or not kept): it could have passed --max-cost
 
 
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, CallError) and exc.retryable
-
-
-class _Policy:
-    """``retry.next_delay`` for one call, in the two halves tenacity asks for (wait, stop)."""
-
-    def __init__(self, retries: int, rng: random.Random, deadline_s: float):
-        self.tries = Tries()
-        self.retries = retries
-        self.rng = rng
-        self.deadline_s = deadline_s
-        self._decided: dict[int, float | None] = {}
-
-    def _decide(self, retry_state) -> float | None:
-        n = retry_state.attempt_number
-        if n not in self._decided:
-            exc = retry_state.outcome.exception() if retry_state.outcome else None
-            status = exc.status if isinstance(exc, CallError) else None
-            limited = is_rate_limited_status(status)
-            if limited:
-                if not self.tries.rate_limited:  # the deadline runs from the first refusal, not from a queue
-                    self.tries.first_at = time.monotonic()
-                self.tries.rate_limited += 1
-            else:
-                self.tries.other += 1
-            hint = exc.retry_after if isinstance(exc, CallError) else None
-            self._decided[n] = next_delay(self.tries, limited, hint, self.retries, time.monotonic(), self.deadline_s, self.rng)
-            if self._decided[n] is None and limited and self.retries > 0 and isinstance(exc, CallError):
-                waited = time.monotonic() - self.tries.first_at
-                exc.message += (f" (rate-limited {self.tries.rate_limited} times in {waited:.0f} s; "
-                                f"gave up at the {self.deadline_s:g} s deadline per call)")
-                exc.args = (exc.message,)
-        return self._decided[n]
-
-    def wait(self, retry_state) -> float:
-        return self._decide(retry_state) or 0.0
-
-    def stop(self, retry_state) -> bool:
-        return self._decide(retry_state) is None
-
-
 class Sender:
-    deadline_s = RATE_LIMIT_DEADLINE_S
+    """Sends requests for one run (or judge pass) and keeps its usage.
+
+    Retries are a plain loop around ``retry.next_delay``: the policy is that pure function,
+    and this loop only counts attempts, sleeps and tells the rate controller how each
+    attempt ended (the controller's slot is free while a call waits out a Retry-After).
+    """
+
+    deadline_s = RATE_LIMIT_DEADLINE_S  # per call, from its first refusal: see retry.py
 
     def __init__(
         self,
@@ -145,28 +109,31 @@ class Sender:
         # Build the SDK client (importing the SDK takes a second or more) before the rate
         # controller times the send: a ceiling or bucket must see when the request leaves.
         client._get()
-        policy = _Policy(self.retries, self._rng, self.deadline_s)
+        tries = Tries()
         attempts = 0
         started = time.perf_counter()
         try:
-            async for attempt in AsyncRetrying(stop=policy.stop, wait=policy.wait, retry=retry_if_exception(_retryable),
-                                               reraise=True):
-                with attempt:
-                    if model.spec in self.auth_failures:
-                        if reserved is not None:
-                            self.budget.release(reserved)
-                        return SendResult(auth_failed=True, attempts=attempts)
-                    attempts += 1
-                    ticket = await limit.acquire(model.model, cost)
-                    try:
-                        completion = await client.complete(model.model, model.api, messages, params)
-                    except CallError as exc:
-                        limit.finish(ticket, exc.status, getattr(exc, "headers", None))
+            while True:
+                if model.spec in self.auth_failures:
+                    if reserved is not None:
+                        self.budget.release(reserved)
+                    return SendResult(auth_failed=True, attempts=attempts)
+                attempts += 1
+                ticket = await limit.acquire(model.model, cost)
+                try:
+                    completion = await client.complete(model.model, model.api, messages, params)
+                except CallError as exc:
+                    limit.finish(ticket, exc.status, getattr(exc, "headers", None))
+                    delay = self._next_delay(tries, exc) if exc.retryable else None
+                    if delay is None:
                         raise
-                    except BaseException:
-                        limit.finish(ticket, None)
-                        raise
-                    limit.finish(ticket, 200, completion.headers)
+                    await asyncio.sleep(delay)
+                    continue
+                except BaseException:
+                    limit.finish(ticket, None)
+                    raise
+                limit.finish(ticket, 200, completion.headers)
+                break
         except CallError as exc:
             if reserved is not None:
                 self.budget.release(reserved)
@@ -197,3 +164,21 @@ class Sender:
             self.cache.put(key, completion.to_json())
         latency = round((time.perf_counter() - started) * 1000, 1)
         return SendResult(completion=completion, attempts=attempts, latency_ms=latency)
+
+    def _next_delay(self, tries: Tries, exc: CallError) -> float | None:
+        """Count the failed attempt and ask ``retry.next_delay``; a call given up on for being
+        rate-limited too long says so in its message."""
+        limited = is_rate_limited_status(exc.status)
+        now = time.monotonic()
+        if limited:
+            if not tries.rate_limited:  # the deadline runs from the first refusal, not from a queue
+                tries.first_at = now
+            tries.rate_limited += 1
+        else:
+            tries.other += 1
+        delay = next_delay(tries, limited, exc.retry_after, self.retries, now, self.deadline_s, self._rng)
+        if delay is None and limited and self.retries > 0:
+            exc.message += (f" (rate-limited {tries.rate_limited} times in {now - tries.first_at:.0f} s; "
+                            f"gave up at the {self.deadline_s:g} s deadline per call)")
+            exc.args = (exc.message,)
+        return delay
