@@ -75,6 +75,7 @@ HORIZON = 256  # outcomes remembered for classify
 SENT_MEMORY = 4096  # sends remembered per model for the buckets' arithmetic
 PROBE_RTTS = 4.0  # the window grows by one every this many round trips of successes
 PROBE_WAIT_S = 2.0  # how long a model's other requests wait for its first answer's headers
+READING_HOLD_S = 60.0  # the longest one bucket reading may hold sends back
 WORKERS_PER_SLOT = 4  # senders per window slot that keep the window full (``AdaptiveLimit.workers``)
 
 
@@ -327,7 +328,12 @@ class Bucket:
         if short <= 0:
             return 0.0
         rate = self.rate
-        return math.inf if rate <= 0 else short / rate
+        wait = math.inf if rate <= 0 else short / rate
+        # A reading holds sends back for at most READING_HOLD_S: one that says "wait a year"
+        # (a broken header, a daily quota) would otherwise stop the run with nothing sent and
+        # so nothing to correct it. After that a request goes, and its answer (or its 429's
+        # Retry-After) is the next reading.
+        return min(wait, max(0.0, self.observed_at + READING_HOLD_S - now))
 
 
 def costs(input_tokens: int, output_tokens: int) -> dict[str, float]:

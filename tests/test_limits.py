@@ -239,7 +239,7 @@ def test_bucket_without_a_reset_uses_the_per_minute_prior():
         ("empty: one refill", 0.0, 0.0, 1.0, 0.0, 0.3),  # (1 + 2 spare) / 10 per s
         ("empty but time has passed", 0.0, 1.0, 1.0, 0.0, 0.0),
         ("what was sent since counts", 10.0, 0.0, 1.0, 10.0, 0.3),
-        ("refill stops at the capacity", 100.0, 60.0, 1.0, 99.0, 0.2),
+        ("refill stops at the capacity", 100.0, 30.0, 1.0, 99.0, 0.2),
         ("a request bigger than the bucket waits for a full one", 0.0, 0.0, 500.0, 0.0, 10.0),
         ("a big request keeps one more of its size spare", 0.0, 0.0, 20.0, 0.0, 4.0),
         ("free requests never wait", 0.0, 0.0, 0.0, 0.0, 0.0),
@@ -250,6 +250,31 @@ def test_bucket_wait(case, remaining, now, cost, pending, expected):
     b.observe(Reading("requests", 100, remaining, (100 - remaining) / 10 if remaining < 100 else None), 1, 0.0)
     b._deficit, b._reset = 10.0, 1.0  # 10 per s
     assert b.wait_s(now, cost, pending) == pytest.approx(expected, abs=1e-9), case
+
+
+def test_a_reading_that_says_wait_forever_holds_sends_back_a_minute_at_most():
+    from taxcheck.limits import READING_HOLD_S
+
+    b = Bucket("requests")
+    b.observe(Reading("requests", 100, 0, 1e12), seq=1, at=0.0)  # refills in 30,000 years
+    assert b.wait_s(0.0, 1.0, 0.0) == pytest.approx(READING_HOLD_S)
+    assert b.wait_s(READING_HOLD_S, 1.0, 0.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-ratelimit-remaining-requests": "-5", "x-ratelimit-limit-requests": "0", "x-ratelimit-reset-requests": "forever"},
+     {"x-ratelimit-remaining-tokens": "1e400"}, {"anthropic-ratelimit-requests-remaining": "0",
+                                                 "anthropic-ratelimit-requests-reset": "yesterday"},
+     {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "-3s"}],
+)
+def test_hostile_headers_never_stall_a_model_past_the_hold(headers):
+    from taxcheck.limits import READING_HOLD_S, Pacer
+
+    pacer = Pacer()
+    pacer.observe(read_headers(headers), 1, 0.0)
+    assert pacer.wait_s(0.0, costs(10, 100)) <= READING_HOLD_S
+    assert pacer.wait_s(READING_HOLD_S, costs(10, 100)) == 0.0
 
 
 @pytest.mark.parametrize(
