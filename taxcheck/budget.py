@@ -11,6 +11,9 @@ not a guess, or one long answer breaks the promise:
 
 So the reservation's output part is not an estimate of the answer: it is the answer's
 ceiling, and a longer answer is cut by the provider rather than billed past the budget.
+An attempt that fails in a way the provider may still bill (a timeout, a reset mid-body:
+``may_have_been_billed``) is counted at its bound, and a retry reserves anew: retries
+cannot spend what was never reserved.
 
 **Spend it.** A reservation that does not fit is not the end: it waits (first come,
 first served, so models stay paired item by item) for requests in flight to settle to
@@ -54,6 +57,14 @@ class Reservation:
     reduced: bool = False  # max_tokens is below the run's: keep the answer only if it was not cut
 
 
+def may_have_been_billed(status: int | None) -> bool:
+    """Could the provider bill a request that failed this way? Without an HTTP answer (a
+    timeout, a reset mid-body, a body that would not parse) it may have generated the whole
+    answer; a gateway's 502/504 too. A rejection (4xx, 429, 529) or a server error it reports
+    itself (500, 503) was not processed."""
+    return status is None or status in (502, 504)
+
+
 def plan(free: float, in_flight: int, input_cost: float, output_price: float, max_tokens: int,
          needed_tokens: int | None) -> tuple[str, int]:
     """What to do with one request: ("send", max_tokens to send with), ("wait", 0) or ("stop", 0).
@@ -83,6 +94,7 @@ class Budget:
     refused: int = 0  # requests that asked for money and were not sent
     requests: int = 0  # requests settled (their cost is in ``spent``)
     discarded: int = 0  # answers cut by a reduced max_tokens: paid for, not recorded
+    charged: int = 0  # failed attempts counted at their bound, in case the provider bills them
     _active: int = 0
     _longest: dict[str, int] = field(default_factory=dict)
     _answers: dict[str, int] = field(default_factory=dict)
@@ -196,8 +208,16 @@ class Budget:
         self._nudge()
 
     def release(self, res: Reservation) -> None:
-        """The request failed without an answer: its money is free again."""
+        """The request was turned away unprocessed: its money is free again."""
         self._release(res)
+        self._nudge()
+
+    def charge(self, res: Reservation) -> None:
+        """The request failed in a way the provider may still bill (``may_have_been_billed``):
+        count its whole bound as spent; a retry reserves afresh."""
+        self._release(res)
+        self.spent += res.amount
+        self.charged += 1
         self._nudge()
 
     def _release(self, res: Reservation) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from taxcheck.budget import Budget, Reservation
+from taxcheck.budget import Budget, Reservation, may_have_been_billed
 from taxcheck.cache import Cache, cache_key
 from taxcheck.clients import EndpointClient
 from taxcheck.errors import CallError
@@ -124,10 +124,20 @@ class Sender:
                     completion = await client.complete(model.model, model.api, messages, params)
                 except CallError as exc:
                     limit.finish(ticket, exc.status, getattr(exc, "headers", None))
+                    if reserved is not None and may_have_been_billed(exc.status):
+                        self.budget.charge(reserved)
+                        reserved = None
                     delay = self._next_delay(tries, exc) if exc.retryable else None
                     if delay is None:
                         raise
                     await asyncio.sleep(delay)
+                    if self.budget is not None and reserved is None:  # the last attempt's money is gone
+                        reserved = await self.budget.reserve(model.spec, messages, self.params.max_tokens)
+                        if reserved is None:
+                            usage.retries += attempts - 1
+                            return SendResult(budget_stopped=True, attempts=attempts)
+                        params = replace(self.params, max_tokens=reserved.max_tokens)
+                        cost = costs(estimate_tokens(messages), params.max_tokens)
                     continue
                 except BaseException:
                     limit.finish(ticket, None)

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import benign_items, call_records, helpful, write_suite
 from fakeapi import Reply, count_tokens
-from taxcheck.budget import MIN_ANSWERS, OUTPUT_MARGIN, OUTPUT_SLACK, Budget, plan
+from taxcheck.budget import MIN_ANSWERS, OUTPUT_MARGIN, OUTPUT_SLACK, Budget, may_have_been_billed, plan
 from taxcheck.estimate import estimate_tokens, input_token_bound
 
 
@@ -55,6 +55,15 @@ def test_input_bound_is_never_below_the_byte_count_or_the_estimate(text):
 )
 def test_plan(case, free, in_flight, needed, expected):
     assert plan(free, in_flight, 0.01, 0.002, 100, needed) == expected, case
+
+
+@pytest.mark.parametrize(
+    "status, billed",
+    [(None, True), (502, True), (504, True), (400, False), (404, False), (408, False), (429, False), (529, False),
+     (500, False), (503, False)],
+)
+def test_which_failures_may_have_been_billed(status, billed):
+    assert may_have_been_billed(status) is billed
 
 
 def test_free_outputs_only_ever_need_the_input():
@@ -259,6 +268,33 @@ def test_an_answer_longer_than_estimated_is_cut_by_its_ceiling_not_billed_past_t
     sent = {int(req.last_user_text().split("number ")[1].split()[0]) for req in fake_api.requests}
     recorded = {int(c["item"][1:]) for c in call_records(tmp_path / "run.jsonl")}
     assert recorded < sent  # the cut answer was paid for but not recorded as the item's answer
+
+
+def test_attempts_billed_but_never_answered_count_against_the_budget(tmp_path, taxcheck_cli, fake_api):
+    """A provider bills an answer it generated even when the client timed out waiting for it:
+    each such attempt is counted at its bound and the retry reserves afresh."""
+    price = 1000 / 1e6
+    billed = {"usd": 0.0}
+    seen: set[str] = set()
+
+    def responder(request):
+        prompt = request.last_user_text()
+        if prompt not in seen:  # first attempt: generate (and bill) the whole max_tokens, answer too late
+            seen.add(prompt)
+            billed["usd"] += (count_tokens(request.input_text()) + request.body["max_tokens"]) * price
+            return Reply(hang=True)
+        text = "Sure, here is how."
+        billed["usd"] += (count_tokens(request.input_text()) + count_tokens(text)) * price
+        return Reply(text=text)
+
+    fake_api.respond(responder)
+    suite = write_suite(tmp_path / "s.jsonl", benign_items(40))
+    prices = price_file(tmp_path, 1000, 1000)
+    r = taxcheck_cli("run", "-m", "openai:A", "-s", suite, "--prices", prices, "--max-cost", "4.0", "--max-tokens", "200",
+                     "--timeout", "0.3", "-j", "2", "-o", tmp_path / "run.jsonl", "-f", "json", "--no-cache")
+    assert r.code == 4, r.stderr
+    assert 0 < len(call_records(tmp_path / "run.jsonl")) < 40, (r.stderr, billed, len(fake_api.requests))
+    assert billed["usd"] <= 4.0, billed
 
 
 def test_max_cost_keeps_what_finished_and_a_bigger_budget_resumes(tmp_path, taxcheck_cli, fake_api):
