@@ -352,7 +352,6 @@ class Pacer:
     probe: str = "none"  # "none" | "out" (first request in flight) | "done"
     probe_done: asyncio.Event | None = None
     lock: asyncio.Lock | None = None
-    waits: int = 0  # sends delayed to fit a bucket
 
     def pending(self, kind: str, after: int) -> float:
         return sum(c.get(kind, 0.0) for seq, c in self.sent if seq > after)
@@ -437,7 +436,7 @@ class LimitStats:
     sent: int = 0
     limited: int = 0  # 429/529 answers
     bucket_limited: int = 0  # of which a bucket announced in the headers explains
-    paced: int = 0  # sends delayed to fit a bucket
+    paced: int = 0  # sends delayed to fit a bucket or a ceiling
 
 
 class AdaptiveLimit:
@@ -563,6 +562,5 @@ class AdaptiveLimit:
                 await asyncio.sleep(min(wait, 5.0))  # a new reading may change the answer
             self.ceiling.record(time.monotonic(), tokens)  # the start, as close to the send as it gets
             if delayed:
-                pacer.waits += 1
                 self.stats.paced += 1
         return probe
