@@ -114,12 +114,19 @@ class Sender:
         started = time.perf_counter()
         try:
             while True:
-                if model.spec in self.auth_failures:
-                    if reserved is not None:
-                        self.budget.release(reserved)
-                    return SendResult(auth_failed=True, attempts=attempts)
                 attempts += 1
                 ticket = await limit.acquire(model.model, cost)
+                gone = self._gone(model)  # decided while this call waited (a slot, a retry): do not send
+                if gone is not None:
+                    limit.finish(ticket, None)
+                    if reserved is not None:
+                        self.budget.release(reserved)
+                    attempts -= 1
+                    usage.retries += max(0, attempts - 1)
+                    if gone.kind == "auth":
+                        return SendResult(auth_failed=True, attempts=attempts)
+                    usage.failed += 1
+                    return SendResult(error=gone, attempts=attempts)
                 try:
                     completion = await client.complete(model.model, model.api, messages, params)
                 except CallError as exc:
@@ -174,6 +181,16 @@ class Sender:
             self.cache.put(key, completion.to_json())
         latency = round((time.perf_counter() - started) * 1000, 1)
         return SendResult(completion=completion, attempts=attempts, latency_ms=latency)
+
+    def _gone(self, model: ModelSpec) -> CallError | None:
+        """Why this model's requests are no longer sent, if they are not: its key was refused,
+        or its endpoint never answered (the same record the runner writes for what it skips)."""
+        if model.spec in self.auth_failures:
+            return CallError("auth", self.auth_failures[model.spec], retryable=False)
+        down = self.unreachable.get(model.endpoint.base_url)
+        if down is not None:
+            return CallError("unreachable", f"not sent: {down}", retryable=False)
+        return None
 
     def _next_delay(self, tries: Tries, exc: CallError) -> float | None:
         """Count the failed attempt and ask ``retry.next_delay``; a call given up on for being

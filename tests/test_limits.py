@@ -495,3 +495,32 @@ def test_fake_bucket_headers_round_trip():
     assert json.loads(json.dumps(refused.headers))  # plain strings
     clock[0] += 1.0
     assert not isinstance(bucket.admit(req), Reply)  # refilled
+
+
+def test_calls_queued_for_a_slot_are_not_sent_once_the_key_is_refused(fake_api, monkeypatch):
+    """More senders than slots (as ``AdaptiveLimit.workers`` asks for): a call that waited
+    for a slot while the model's key was refused, or its endpoint given up on, is not sent."""
+    from taxcheck.cache import Cache
+    from taxcheck.clients import EndpointClient
+    from taxcheck.sender import Sender
+    from taxcheck.specs import Registry
+    from taxcheck.wire import Params
+
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_api.base_url + "/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0001")
+    fake_api.respond(lambda r: Reply(status=401, delay=0.05))
+    model = Registry.load([], None).resolve("openai:A")
+    sender = Sender(Cache(None), Params(), retries=2)
+
+    async def go():
+        client = EndpointClient(model.endpoint, 5.0)
+        limit = AdaptiveLimit(1)
+        try:
+            return await asyncio.gather(*(sender.send(model, [{"role": "user", "content": f"q{i}"}], 0, client, limit)
+                                          for i in range(5)))
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(go())
+    assert all(r.auth_failed for r in results)
+    assert fake_api.count() == 1
