@@ -42,6 +42,7 @@ NOW = 1_700_000_000.0
         ({"retry-after": formatdate(NOW + 30, usegmt=True)}, 30.0),
         ({"retry-after": formatdate(NOW - 30, usegmt=True)}, 0.0),  # a date in the past: go now
         ({"retry-after": "Mon, 99 Foo 2024 99:99:99 GMT"}, None),
+        ({"retry-after-ms": "nan", "retry-after": "2"}, 2.0),
     ],
 )
 def test_retry_after_seconds(headers, expected):
@@ -106,6 +107,7 @@ T0 = 1000.0
         ("429s do not use --retries", Tries(50, 4, T0), True, 1.0, 4, T0 + 60.0, (1.0, 1.07)),
         ("a long hint is honoured", Tries(1, 0, T0), True, 120.0, 4, T0, (120.0, 121.0)),
         ("hint past the deadline", Tries(1, 0, T0), True, RATE_LIMIT_DEADLINE_S + 1, 4, T0, None),
+        ("an infinite hint is not waited for", Tries(1, 0, T0), True, float("inf"), 4, T0, None),
         ("deadline reached", Tries(300, 0, T0), True, 1.0, 4, T0 + RATE_LIMIT_DEADLINE_S - 0.5, None),
         ("429 without a hint: backoff", Tries(1, 0, T0), True, None, 4, T0, (BASE_DELAY_S / 2, BASE_DELAY_S)),
         ("429 backoff grows", Tries(4, 0, T0), True, None, 4, T0, (2.0, 4.0)),
