@@ -1319,8 +1319,12 @@ if __name__ == "__main__":
 # generate anything.
 
 import datetime as _dt  # noqa: E402
+import inspect as _inspect  # noqa: E402
 import math as _math  # noqa: E402
 import random as _random  # noqa: E402
+import time as _time  # noqa: E402
+from collections.abc import Callable as _Callable  # noqa: E402
+from dataclasses import dataclass as _dataclass  # noqa: E402
 from dataclasses import replace as _replace  # noqa: E402
 
 
@@ -1328,7 +1332,7 @@ async def _inner_reply(inner: Responder | None, request: Request) -> Reply:
     if inner is None:
         return Reply(text=f"Echo: {request.last_user_text()}")
     result = inner(request)
-    if inspect.isawaitable(result):
+    if _inspect.isawaitable(result):
         result = await result
     return Reply(text=result) if isinstance(result, str) else result
 
@@ -1369,7 +1373,7 @@ def go_duration(seconds: float) -> str:
     return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
-@dataclass
+@_dataclass
 class _Level:
     capacity: float
     per_s: float
@@ -1401,7 +1405,7 @@ class RateBucket(_Wrapper):
 
     def __init__(self, *, requests: tuple[float, float] | None = None, tokens: tuple[float, float] | None = None,
                  input_tokens: tuple[float, float] | None = None, output_tokens: tuple[float, float] | None = None,
-                 style: str = "openai", count_rejected: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+                 style: str = "openai", count_rejected: bool = True, clock: _Callable[[], float] = _time.monotonic) -> None:
         super().__init__()
         self.levels = {kind: _Level(*spec) for kind, spec in
                        (("requests", requests), ("tokens", tokens), ("input-tokens", input_tokens), ("output-tokens", output_tokens))
