@@ -1,7 +1,9 @@
-"""Start-up: how long taxcheck takes on paths that send nothing, and what they import.
+"""Start-up: how long taxcheck takes on paths that send nothing, what they import, and how
+soon a run's first request reaches the server.
 
 Issue 5 §1 target: ``taxcheck --help`` under 0.25 s; no SDK (openai, anthropic) imported on
-``--help``, ``suites`` or ``validate``.
+``--help``, ``suites`` or ``validate``. Issue 13 §5 target: an uncached ``taxcheck run`` of
+one provider sends its first request within 1 s of launch, and imports only its own SDK.
 
 Each command is timed ``--runs`` times (median printed, min/max beside it) through three
 launchers, because users meet all three:
@@ -14,6 +16,12 @@ launchers, because users meet all three:
 Then each command runs once more with ``PYTHONPROFILEIMPORTTIME=1`` and the script lists the
 SDK modules imported (must be none) and the ten most expensive top-level imports.
 
+Time to first request: ``taxcheck run -m PROVIDER:bench -s quick --no-cache`` against the
+loopback server (``tests/fakeapi.py`` in a thread of this script), from the fork to the
+moment the server has read the first request (one monotonic clock), per provider; beside it
+the floor no run of that provider can beat: ``python -c "import SDK"``, since the request
+goes through the SDK.
+
     python benchmarks/startup.py [--runs 10]
 """
 
@@ -24,6 +32,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,7 +49,11 @@ from _common import (
     workdir,
 )
 
+sys.path.insert(0, str(REPO / "tests"))
+from fakeapi import FakeAPI  # noqa: E402
+
 HELP_TARGET_S = 0.25
+FIRST_REQUEST_TARGET_S = 1.0
 SDKS = ("openai", "anthropic", "httpx", "httpx2")
 COMMANDS = {
     "--help": ["--help"],
@@ -118,8 +131,41 @@ def main(argv: list[str] | None = None) -> int:
             ok &= not sdk
             print(f"   {cname}: SDK imports: {verdict}; top-level imports total {total:.0f} ms; largest:")
             print("     " + ", ".join(f"{mod} {ms:.0f}" for ms, mod in top[:10]))
-    print(f"== start-up target {'met' if ok else 'MISSED'}")
+        ok &= first_request(work, env, args.runs)
+    print(f"== start-up targets {'met' if ok else 'MISSED'}")
     return 0
+
+
+def first_request(work: Path, env: dict[str, str], runs: int) -> bool:
+    """Launch -> first request at the server, per provider; the SDK import floor beside it."""
+    print("-- time to first request (taxcheck run -s quick --no-cache, loopback server)")
+    ok = True
+    launcher = launchers().get("venv") or [PYTHON, "-m", "taxcheck"]
+    with FakeAPI() as api:
+        for provider, sdk in (("openai", "openai"), ("anthropic", "anthropic")):
+            penv = dict(env, OPENAI_BASE_URL=api.base_url + "/v1", OPENAI_API_KEY="bench-key",
+                        ANTHROPIC_BASE_URL=api.base_url, ANTHROPIC_API_KEY="bench-key")
+            argv = launcher + ["run", "-m", f"{provider}:bench", "-s", "quick", "--no-cache", "-f", "json"]
+            firsts: list[float] = []
+            for i in range(runs + 1):
+                api.requests.clear()
+                start = time.monotonic()
+                run_child(argv + ["-o", str(work / f"first-{provider}-{i}.jsonl")], env=penv)
+                reqs = list(api.requests)
+                if i:  # the first is a warm-up
+                    firsts.append(min(r.received_at for r in reqs) - start)
+            floor = [run_child([PYTHON, "-c", f"import {sdk}"], env=env).wall_s for _ in range(runs)]
+            res = run_child(argv + ["-o", str(work / f"first-{provider}-imports.jsonl")],
+                            env=dict(penv, PYTHONPROFILEIMPORTTIME="1"))
+            imported = sorted({m.split(".")[0] for m in import_profile(res.stderr)[0]} & {"openai", "anthropic"})
+            met = median(firsts) < FIRST_REQUEST_TARGET_S
+            ok &= met and imported == [sdk]
+            print(f"   {provider:9s} first request after [s]: {spread(firsts)}  "
+                  f"[target < {FIRST_REQUEST_TARGET_S:g} s: {'met' if met else 'MISSED'}]")
+            print(f"   {'':9s} floor `python -c \"import {sdk}\"` [s]: {spread(floor)}; SDKs imported by the run: "
+                  f"{', '.join(imported) or 'none'} ({'OK' if imported == [sdk] else 'WRONG'})")
+    print(f"   ({load_line()})")
+    return ok
 
 
 if __name__ == "__main__":

@@ -316,13 +316,17 @@ class EndpointClient:
                 )
             if status == 404:
                 return CallError("not_found", f"404 from {url}: {message}", retryable=False, status=status)
-            return CallError(
+            if status == 429 and _is_quota_error(exc):  # out of credit: no amount of waiting helps
+                return CallError("quota", f"429 from {url}: {message}", retryable=False, status=status)
+            error = CallError(
                 f"http_{status}",
                 f"{status} from {url}: {message}",
                 retryable=is_retryable_status(status),
                 status=status,
                 retry_after=retry_after_seconds(headers),
             )
+            error.headers = _rate_headers(headers) if headers is not None else None  # for the rate controller
+            return error
         if "Timeout" in name:
             return CallError("timeout", f"no response from {url} within {self.timeout_s:g} s", retryable=True)
         if "Connection" in name:
@@ -341,6 +345,12 @@ def _error_message(exc: Exception, secret: str | None = None) -> str:
         if isinstance(err, dict) and isinstance(err.get("message"), str):
             return _short(err["message"], secret)
     return _short(getattr(exc, "message", None) or type(exc).__name__, secret)
+
+
+def _is_quota_error(exc: Exception) -> bool:
+    """OpenAI's 429 ``insufficient_quota`` (billing, not pace)."""
+    err = _error_fields(getattr(exc, "body", None))
+    return err is not None and "insufficient_quota" in (str(err.get("code") or "") + " " + str(err.get("type") or ""))
 
 
 def _error_fields(body: Any) -> dict[str, Any] | None:

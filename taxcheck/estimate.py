@@ -1,9 +1,10 @@
-"""``--dry-run``: what a run would send and cost, without sending anything.
+"""Token counts before anything is sent: ``--dry-run``'s estimates, pacing's, the budget's bound.
 
-Token counts are estimates (about four characters a token for English prose, plus a
-small per-message overhead); output tokens are estimated at a fraction of
-``--max-tokens`` because most answers stop well before the cap. The figures are meant
-to tell a $5 run from a $500 one, not to bill by.
+Estimates are about four characters a token for English prose, plus a small
+per-message overhead; the dry run puts output at a fraction of ``--max-tokens`` because
+most answers stop well before the cap. Those figures are meant to tell a $5 run from a
+$500 one, not to bill by. ``--max-cost`` needs the other kind of number, one that is
+never below the bill: ``input_token_bound``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from taxcheck.pricing import cost_usd
 CHARS_PER_TOKEN = 4.0
 MESSAGE_OVERHEAD_TOKENS = 4
 OUTPUT_FRACTION = 0.5
+BOUND_OVERHEAD_TOKENS = 8  # per message: role, separators
+BOUND_REPLY_TOKENS = 16  # the assistant turn's priming, a system prompt's wrapper
 
 
 @dataclass
@@ -32,7 +35,19 @@ class Estimate:
 
 
 def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    """About how many tokens a conversation is: for pacing and the dry run, not for billing."""
     return sum(int(len(m["content"]) / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+def input_token_bound(messages: list[dict[str, str]]) -> int:
+    """At least as many tokens as a provider can bill for this conversation's input.
+
+    Byte-level BPE tokenizers (OpenAI's, Anthropic's) never make a token of less than one
+    byte, so the UTF-8 length bounds the text; the allowance covers the chat template's
+    role and separator tokens. About four times ``estimate_tokens`` for English, which is
+    the price of a bound that holds for any script (``--max-cost`` needs one).
+    """
+    return sum(len(m["content"].encode("utf-8", "surrogatepass")) + BOUND_OVERHEAD_TOKENS for m in messages) + BOUND_REPLY_TOKENS
 
 
 def estimate(plan, cache: Cache) -> dict[str, Estimate]:

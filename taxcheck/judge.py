@@ -285,7 +285,7 @@ async def run_judge(
             on_verdict(rec)
 
     try:
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker() for _ in range(limit.workers)))  # a call waiting out a Retry-After holds no slot
     finally:
         await client.aclose()
     return written

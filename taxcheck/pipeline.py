@@ -131,6 +131,7 @@ def build_report(
     notes: list[str] | None = None,
     grader: str = "auto",
     by: str | None = None,
+    partial: dict | None = None,
 ) -> Report:
     """Grade, aggregate and gate a run. ``grader``: auto uses the judge where it has verdicts."""
     if grader not in GRADERS:
@@ -169,6 +170,7 @@ def build_report(
         failure_causes={m: [c.to_json() for c in cs] for m, cs in failure_causes(data).items()},
         sampling=requests_sent(data),
         sandbox=sandbox_summary(data),
+        partial=partial,
         run_id=header.run_id,
         results_file=str(results_file),
         usage=usage_from_run(data),

@@ -52,6 +52,7 @@ class ReportMeta:
     sampling: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> what its requests carried
     sandbox: dict[str, Any] | None = None  # where model code ran (code_stage.sandbox_summary); None: no code
     breakdown: dict[str, list[dict[str, Any]]] | None = None  # dimension -> its types (report --by type)
+    partial: dict[str, Any] | None = None  # why the run stopped before it finished (--max-cost) and how to go on
 
 
 def json_number(x: float) -> float | None:
@@ -131,6 +132,8 @@ def to_document(table: Table, meta: ReportMeta) -> dict[str, Any]:
         doc["sandbox"] = meta.sandbox
     if meta.breakdown is not None:
         doc["breakdown"] = meta.breakdown
+    if meta.partial is not None:
+        doc["partial"] = meta.partial
     doc["graded_by"] = meta.graded_by
     doc["grader"] = meta.grader
     doc["incomplete"] = meta.incomplete

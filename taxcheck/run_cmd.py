@@ -351,6 +351,12 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
         return EXIT_TERMINATED if interrupted == "terminated" else EXIT_INTERRUPTED
 
     notes = list(outcome.auth_failures.values()) if outcome else []
+    partial = None
+    if budget is not None and budget.stopped:
+        not_sent = plan.total_calls() - plan.calls_done()
+        partial = {"reason": "max_cost", "max_usd": budget.max_usd, "spent_usd": round(budget.spent, 6),
+                   "calls_not_sent": not_sent, "message": budget.partial_message(not_sent, str(out))}
+        notes.append(partial["message"])
     del plan, done, existing  # the report re-reads the run file: free the in-memory copies first
     if choice is not None:
         from taxcheck.code_stage import grade_code
@@ -379,16 +385,15 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
             notes.append(judge_auth)
             outcome.auth_failures[judge_spec.spec] = judge_auth
     data = read_run(out, warn=warn)
-    report = build_report(data, out, gates=gates, notes=notes, grader=opts.grader)
+    report = build_report(data, out, gates=gates, notes=notes, grader=opts.grader, partial=partial)
     from taxcheck.failures import say_failures
 
     say_failures(data, err, opts.timeout)
     emit(report, opts.fmt)
     if opts.fmt != "table":
         say(err, "run file", "dim", str(out))
-    if budget is not None and budget.stopped:
-        say(err, "Budget reached", "bold yellow", f"--max-cost ${budget.max_usd:g} stopped the run after ${budget.spent:.4f}; "
-            f"the table covers what finished. Rerun with a higher --max-cost to continue from {out}.")
+    if partial is not None:
+        say(err, "Budget reached", "bold yellow", partial["message"])
         return EXIT_BUDGET
     if outcome and outcome.auth_failures:
         return EXIT_USAGE

@@ -143,7 +143,7 @@ class Runner:
             limit = AdaptiveLimit(self.plan.concurrency, ceiling=RateCeiling(self.plan.rpm, self.plan.tpm))
             names = {m.spec for m in models}
             units = self.plan.units(lambda m, names=names: m.spec in names)
-            for _ in range(self.plan.concurrency):
+            for _ in range(limit.workers):  # more senders than slots: a call waiting out a Retry-After holds no slot
                 workers.append(asyncio.create_task(self._worker(units, client, limit)))
         interrupted = False
         try:

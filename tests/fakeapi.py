@@ -1351,3 +1351,191 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# =========================================================================== rate limits
+# Owned by the rate-limit work (taxcheck/limits.py). Self-contained: responder wrappers built
+# on the public Reply / Request / respond API, for tests and benchmarks/ratelimit.py.
+#
+#   api.respond(RateBucket(requests=(20, 10.0)).wrap(answer))      # 20 at once, 10 per s refill
+#   api.respond(RandomLimit(0.2, retry_after=1.0).wrap(answer))    # 20 % 429s whatever the load
+#   api.respond(Overload(0.1).wrap(answer))                        # 10 % Anthropic 529s
+#   api.respond(ConcurrencyCap(api, 8).wrap(answer))               # 429 past 8 in flight
+#
+# Each wrapper decides when the request arrives (before any latency), counts what it did
+# (``admitted``, ``rejected``) and otherwise hands the request to the wrapped responder (a
+# Responder; default: echo). Rejections answer at once: a provider's limiter does not
+# generate anything.
+
+import datetime as _dt  # noqa: E402
+import inspect as _inspect  # noqa: E402
+import math as _math  # noqa: E402
+import random as _random  # noqa: E402
+import time as _time  # noqa: E402
+from collections.abc import Callable as _Callable  # noqa: E402
+from dataclasses import dataclass as _dataclass  # noqa: E402
+from dataclasses import replace as _replace  # noqa: E402
+
+
+async def _inner_reply(inner: Responder | None, request: Request) -> Reply:
+    if inner is None:
+        return Reply(text=f"Echo: {request.last_user_text()}")
+    result = inner(request)
+    if _inspect.isawaitable(result):
+        result = await result
+    return Reply(text=result) if isinstance(result, str) else result
+
+
+class _Wrapper:
+    """Counts for every wrapper; ``wrap`` turns the policy into a Responder."""
+
+    def __init__(self) -> None:
+        self.admitted = 0
+        self.rejected = 0
+
+    def admit(self, request: Request) -> Reply | dict[str, str] | None:
+        """A Reply to reject with, extra headers for an admitted request, or None."""
+        raise NotImplementedError
+
+    def wrap(self, inner: Responder | None = None) -> Responder:
+        async def respond(request: Request) -> Reply:
+            decision = self.admit(request)
+            if isinstance(decision, Reply):
+                self.rejected += 1
+                return decision
+            self.admitted += 1
+            reply = await _inner_reply(inner, request)
+            if decision:
+                reply = _replace(reply, headers={**reply.headers, **decision})
+            return reply
+
+        return respond
+
+
+def go_duration(seconds: float) -> str:
+    """A duration the way OpenAI's headers print it (Go's format): ``12ms``, ``1.5s``, ``6m0s``."""
+    ms = max(0, _math.ceil(seconds * 1000))
+    if ms < 1000:
+        return f"{ms}ms"
+    minutes, rest = divmod(ms, 60_000)
+    secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+@_dataclass
+class _Level:
+    capacity: float
+    per_s: float
+    tokens: float | None = None  # None until the first request: then full
+    at: float = 0.0
+
+    def refill(self, now: float) -> None:
+        if self.tokens is None:
+            self.tokens = self.capacity
+        else:
+            self.tokens = min(self.capacity, self.tokens + self.per_s * (now - self.at))
+        self.at = now
+
+    def time_to(self, amount: float) -> float:
+        return max(0.0, (amount - self.tokens) / self.per_s)
+
+
+class RateBucket(_Wrapper):
+    """Token buckets per kind, continuously refilled, announced in every answer's headers.
+
+    ``requests``, ``tokens`` (OpenAI: prompt tokens + the request's max_tokens, counted on
+    arrival), ``input_tokens``, ``output_tokens`` (Anthropic: prompt tokens; max_tokens):
+    each ``(capacity, refill per second)``. ``style`` picks the header names: "openai"
+    (``x-ratelimit-*-KIND``, resets as Go durations) or "anthropic"
+    (``anthropic-ratelimit-KIND-*``, resets as RFC 3339 times to the second, rounded up).
+    A request that does not fit gets a 429 with ``retry-after`` (and the headers); with
+    ``count_rejected`` (the providers' way) it still costs one request.
+    """
+
+    def __init__(self, *, requests: tuple[float, float] | None = None, tokens: tuple[float, float] | None = None,
+                 input_tokens: tuple[float, float] | None = None, output_tokens: tuple[float, float] | None = None,
+                 style: str = "openai", count_rejected: bool = True, clock: _Callable[[], float] = _time.monotonic) -> None:
+        super().__init__()
+        self.levels = {kind: _Level(*spec) for kind, spec in
+                       (("requests", requests), ("tokens", tokens), ("input-tokens", input_tokens), ("output-tokens", output_tokens))
+                       if spec is not None}
+        self.style = style
+        self.count_rejected = count_rejected
+        self.clock = clock
+
+    @staticmethod
+    def cost(request: Request) -> dict[str, float]:
+        body = request.body if isinstance(request.body, dict) else {}
+        out = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        inp = len(request.input_text().split())
+        return {"requests": 1.0, "tokens": float(inp + out), "input-tokens": float(inp), "output-tokens": float(out)}
+
+    def headers(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for kind, lv in self.levels.items():
+            full_in = lv.time_to(lv.capacity)
+            if self.style == "anthropic":
+                when = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=_math.ceil(full_in))
+                out[f"anthropic-ratelimit-{kind}-limit"] = str(int(lv.capacity))
+                out[f"anthropic-ratelimit-{kind}-remaining"] = str(max(0, _math.floor(lv.tokens)))
+                out[f"anthropic-ratelimit-{kind}-reset"] = when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+            else:
+                out[f"x-ratelimit-limit-{kind}"] = str(int(lv.capacity))
+                out[f"x-ratelimit-remaining-{kind}"] = str(max(0, _math.floor(lv.tokens)))
+                out[f"x-ratelimit-reset-{kind}"] = go_duration(full_in)
+        return out
+
+    def admit(self, request: Request) -> Reply | dict[str, str]:
+        now = self.clock()
+        cost = self.cost(request)
+        for lv in self.levels.values():
+            lv.refill(now)
+        short = [(kind, lv) for kind, lv in self.levels.items() if lv.tokens < min(cost[kind], lv.capacity)]
+        if short:
+            wait = max(lv.time_to(min(cost[kind], lv.capacity)) for kind, lv in short)
+            if self.count_rejected and "requests" in self.levels:
+                lv = self.levels["requests"]
+                lv.tokens = max(-lv.capacity, lv.tokens - 1)
+            headers = {**self.headers(), "retry-after": str(max(1, _math.ceil(wait))),
+                       "retry-after-ms": str(max(1, _math.ceil(wait * 1000)))}
+            return Reply(status=429, headers=headers, text="Rate limit reached; please retry after the indicated time.")
+        for kind, lv in self.levels.items():
+            lv.tokens -= cost[kind]
+        return self.headers()
+
+
+class RandomLimit(_Wrapper):
+    """A share of requests answered 429 at random, whatever the load (an overloaded provider)."""
+
+    def __init__(self, share: float, retry_after: float | None = 1.0, status: int = 429, seed: int = 0,
+                 error_type: str | None = None) -> None:
+        super().__init__()
+        self.share, self.retry_after, self.status, self.error_type = share, retry_after, status, error_type
+        self.rng = _random.Random(seed)
+
+    def admit(self, request: Request) -> Reply | None:
+        if self.rng.random() >= self.share:
+            return None
+        headers = {"retry-after": f"{self.retry_after:g}"} if self.retry_after is not None else {}
+        return Reply(status=self.status, headers=headers, error_type=self.error_type)
+
+
+class Overload(RandomLimit):
+    """Anthropic's 529 ``overloaded_error`` for a share of requests (no Retry-After by default)."""
+
+    def __init__(self, share: float, retry_after: float | None = None, seed: int = 0) -> None:
+        super().__init__(share, retry_after, status=529, seed=seed, error_type="overloaded_error")
+
+
+class ConcurrencyCap(_Wrapper):
+    """429 (``retry-after``) for any request beyond ``limit`` in flight at ``api``."""
+
+    def __init__(self, api: FakeAPI, limit: int, retry_after: float | None = 1.0) -> None:
+        super().__init__()
+        self.api, self.limit, self.retry_after = api, limit, retry_after
+
+    def admit(self, request: Request) -> Reply | None:
+        if self.api.in_flight <= self.limit:  # in_flight counts this request too
+            return None
+        headers = {"retry-after": f"{self.retry_after:g}"} if self.retry_after is not None else {}
+        return Reply(status=429, headers=headers, text="Too many requests in flight.")
