@@ -8,8 +8,8 @@
 # loopback server).
 set -euo pipefail
 
-BASELINE=${BASELINE:-openai:gpt-4o}
-VENDOR_A=${VENDOR_A:-openai:gpt-4o-mini}
+BASELINE=${BASELINE:-openai:gpt-5.4}
+VENDOR_A=${VENDOR_A:-openai:gpt-5.4-mini}
 VENDOR_B=${VENDOR_B:-anthropic:claude-haiku-4-5}
 VENDOR_C=${VENDOR_C:-together:meta-llama/Llama-3.3-70B-Instruct-Turbo}
 TOGETHER_URL=${TOGETHER_URL:-https://api.together.xyz/v1}

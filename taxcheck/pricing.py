@@ -28,7 +28,7 @@ PriceRow = tuple[str, float, float]  # pattern, USD per million input tokens, pe
 def _rows(data: Any, where: str) -> list[PriceRow]:
     rows = data.get("prices") if isinstance(data, dict) else None
     if not isinstance(rows, list):
-        raise UserError(f"{where}: expected {{\"prices\": [{{\"pattern\": \"openai:gpt-4o*\", \"input\": 2.5, \"output\": 10}}]}}")
+        raise UserError(f"{where}: expected {{\"prices\": [{{\"pattern\": \"openai:gpt-5.4*\", \"input\": 2.5, \"output\": 15}}]}}")
     out: list[PriceRow] = []
     for i, r in enumerate(rows, start=1):
         try:

@@ -223,7 +223,7 @@ def execute(opts: RunOptions, argv: list[str]) -> int:
     if opts.timeout <= 0:
         raise UserError("--timeout must be positive")
     if not opts.models and not opts.baseline:
-        raise UserError("give at least one model: -m openai:gpt-4o-mini")
+        raise UserError("give at least one model: -m openai:gpt-5.4-mini")
     if opts.grader not in ("auto", "rule", "judge"):
         raise UserError(f"--grader {opts.grader!r}: one of auto, rule, judge")
     if opts.grader == "judge" and not opts.judge:

@@ -244,7 +244,7 @@ class Registry:
         provider, sep, model = spec.partition(":")
         if not sep or not provider or not model:
             raise SpecError(
-                f"model spec {spec!r}: expected PROVIDER:MODEL, e.g. openai:gpt-4o-mini "
+                f"model spec {spec!r}: expected PROVIDER:MODEL, e.g. openai:gpt-5.4-mini "
                 f"(providers: {', '.join(sorted(self.endpoints))})"
             )
         ep = self.endpoints.get(provider)
