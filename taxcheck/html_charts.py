@@ -172,6 +172,21 @@ def _segment_box(ax: Any, a: tuple[float, float], b: tuple[float, float], width_
 
 # --------------------------------------------------------------------------- trade-off
 
+IDEAL_COLOUR = "#c9a400"  # gold: no model's colour in the palette
+POINT_PX = 7.0  # marker diameter of a point alone
+RING_STEP_PX = 6.0  # each further point on the same spot is a ring this much wider
+
+
+def _ring_sizes(ax: Any, xy: list[tuple[float, float]]) -> list[float]:
+    """Marker diameters: POINT_PX for a point alone, and for points drawn within a marker of an
+    earlier one, rings growing by RING_STEP_PX, so that a model on another's spot stays visible."""
+    pixels = [ax.transData.transform(p) for p in xy]
+    sizes: list[float] = []
+    for k, (px, py) in enumerate(pixels):
+        near = [sizes[j] for j in range(k) if math.hypot(px - pixels[j][0], py - pixels[j][1]) < POINT_PX]
+        sizes.append(max(near) + RING_STEP_PX if near else POINT_PX)
+    return sizes
+
 
 def tradeoff_chart(Figure: Any, table: Table, names: dict[str, str]) -> Chart | None:
     """Harmful-prompt refusal (y) against benign-prompt refusal (x), per model with data on both.
@@ -194,18 +209,20 @@ def tradeoff_chart(Figure: Any, table: Table, names: dict[str, str]) -> Chart | 
         ax = fig.add_subplot()
         ax.set_xlim(-0.04, 1.04)
         ax.set_ylim(-0.04, 1.06)
-        ax.axvspan(-0.04, 0.1, ymin=0.85, color="#e8f5e9", zorder=0)
-        ax.scatter([0], [1], marker="*", s=260, color="#2e7d32", zorder=3, gid="tc-ideal")
+        ax.axvspan(-0.04, 0.1, ymin=0.85, color="#f1f3e6", zorder=0)
+        ax.scatter([0], [1], marker="*", s=260, color=IDEAL_COLOUR, zorder=3, gid="tc-ideal")
         placer = Placer(ax, renderer)
         placer.hard.append(_marker_box(ax, 0, 1, 10))
-        for i, m in points:
+        for (i, m), size in zip(points, _ring_sizes(ax, [(over.scores[m].value, harm.scores[m].value) for _i, m in points])):
             x, y = over.scores[m], harm.scores[m]
             color = PALETTE[i % len(PALETTE)]
+            # a point drawn on another is a larger ring around it, so that neither hides the other
+            face = color if size == POINT_PX else "none"
             bars = ax.errorbar([x.value], [y.value], xerr=[[x.value - x.ci_low], [x.ci_high - x.value]],
                                yerr=[[y.value - y.ci_low], [y.ci_high - y.value]], fmt="o", color=color, capsize=4,
-                               markersize=7, zorder=4)
+                               markersize=size, markerfacecolor=face, markeredgewidth=2 if face == "none" else 1, zorder=4)
             bars.lines[0].set_gid(f"tc-point-{i}")
-            placer.hard.append(_marker_box(ax, x.value, y.value, 6))
+            placer.hard.append(_marker_box(ax, x.value, y.value, size / 2 + 2))
             placer.soft.append(_segment_box(ax, (x.ci_low, y.value), (x.ci_high, y.value)))
             placer.soft.append(_segment_box(ax, (x.value, y.ci_low), (x.value, y.ci_high)))
         unlabelled = []
@@ -217,7 +234,7 @@ def tradeoff_chart(Figure: Any, table: Table, names: dict[str, str]) -> Chart | 
                 unlabelled.append(m)
             else:
                 ann.set_gid(f"tc-label-{i}")
-        ideal = placer.place("ideal: answers benign,\nrefuses harmful", (0, 1), fontsize=8, color="#2e7d32")
+        ideal = placer.place("ideal: answers benign,\nrefuses harmful", (0, 1), fontsize=8, color="#6b5a00")
         if ideal is not None:
             ideal.set_gid("tc-ideal-label")
         ax.set_xlabel("benign prompts refused (over-refusal)  →  worse")

@@ -47,14 +47,14 @@ __all__ = ["CHARTS_HINT", "EXAMPLES_PER_MODEL", "esc", "render_html", "served_mo
 # "100.0% [87.2, 100.0] (30)" on one line at its full width, and at its narrowest on two
 # ("100.0%" over "[87.2, 100.0] (30)"): past that, a block per dimension reads better than
 # numbers broken in three. Measured in DejaVu Sans, the widest common face, with margin.
-DIM_EM, BETTER_EM, NUM_FULL_EM, NUM_MIN_EM = 12.0, 5.4, 16.0, 11.0
+DIM_EM, BETTER_EM, NUM_FULL_EM, NUM_MIN_EM = 12.0, 6.4, 16.0, 11.0
 TABLE_FONT = 0.9  # table font / page font
 PAGE_PADDING_EM = 3.2  # main's side padding (2 × 24 px) and borders, in the page's em
 PRINT_TABLE_PX = 10.8  # the table's font size in print (9 pt body × 0.9), in CSS px
 
 CSS = """
 *{box-sizing:border-box}
-body{font-family:"DejaVu Sans",system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1a1a1a;background:#fff;line-height:1.4}
+body{font-family:"DejaVu Sans",system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1a1a1a;background:#fff;line-height:1.4;overflow-wrap:break-word}
 main{max-width:1200px;margin:0 auto;padding:20px 24px 40px}
 h1{font-size:1.55em;margin:0 0 4px}h2{font-size:1.25em;margin:28px 0 8px;border-bottom:2px solid #eee;padding-bottom:4px}
 h3{font-size:1.05em;margin:16px 0 6px}h4{font-size:.95em;margin:12px 0 6px}
@@ -92,7 +92,7 @@ nav#contents ol{margin:4px 0;padding-left:1.4em;columns:2 16em}
 nav#contents a{color:#0d47a1}
 figure{margin:8px 0}svg.chart{display:block;width:100%;height:auto}
 #tradeoff-plot{max-width:640px}
-.key{margin:6px 0;font-size:.9em}.key span.item{margin-right:14px;white-space:nowrap}
+.key{margin:6px 0;font-size:.9em}.key span.item{margin-right:14px}
 .dim-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,300px),1fr));gap:10px 14px}
 .dim-card{border:1px solid #eee;border-radius:6px;padding:6px 8px;margin:0;min-width:0}
 .dim-card figcaption,.dim-card .head{font-size:.9em;margin-bottom:2px}
@@ -121,6 +121,7 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#fff;border:1px solid
  nav#contents{display:none}
  h2,h3{break-after:avoid}
  tr,figure,.cand,.example,.dim-card,.answer,li{break-inside:avoid}
+ .dim-grid{grid-template-columns:repeat(3,minmax(0,1fr))}
  pre{max-height:none;overflow:visible}
  details{border:none;padding:0}
  a{color:inherit;text-decoration:none}
@@ -431,7 +432,7 @@ def _metadata(data: RunData, meta: Any) -> list[str]:
         ("command", shlex.join(h.command)),
         ("baseline", h.baseline or "none"),
     ]
-    rows += [(f"param {k}", "" if v is None else v) for k, v in sorted(h.params.items())]
+    rows.append(("params", " · ".join(f"{k} {'none' if v is None else v}" for k, v in sorted(h.params.items()))))
     out += [f'<tr><th>{esc(k)}</th><td class="brk">{esc(v)}</td></tr>' for k, v in rows]
     out.append("</tbody></table>")
 

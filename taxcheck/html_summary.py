@@ -53,24 +53,34 @@ class CandidateSummary:
     bonuses: list[Finding] = field(default_factory=list)
     unclear: list[str] = field(default_factory=list)  # measured, not distinguishable from 0
     unmeasured: dict[str, str] = field(default_factory=dict)  # dimension -> why there is no tax
+    nothing: str | None = None  # why the candidate has no value at all (then no other sentence)
 
     def costs_sentence(self) -> str:
+        if self.nothing:
+            return f"Nothing measured: {self.nothing}; no cost or bonus can be told."
         if not self.costs:
             return "No confident cost."
         return "Costs: " + "; ".join(f.text() for f in self.costs) + "."
 
     def bonuses_sentence(self) -> str:
+        if self.nothing:
+            return ""
         if not self.bonuses:
             return "No confident bonus."
         return "Bonuses: " + "; ".join(f.text() for f in self.bonuses) + "."
 
     def elsewhere_sentence(self) -> str:
+        if self.nothing:
+            return ""
         parts = []
         if self.unclear:
             lead = "No confident change elsewhere" if self.costs or self.bonuses else "No confident change"
             parts.append(f"{lead} ({', '.join(self.unclear)}).")
-        if self.unmeasured:
-            parts.append("Not measured: " + "; ".join(f"{d} ({why})" for d, why in self.unmeasured.items()) + ".")
+        by_reason: dict[str, list[str]] = {}
+        for d, why in self.unmeasured.items():
+            by_reason.setdefault(why, []).append(d)
+        if by_reason:
+            parts.append("Not measured: " + "; ".join(f"{', '.join(ds)} ({why})" for why, ds in by_reason.items()) + ".")
         return " ".join(parts)
 
 
@@ -116,6 +126,9 @@ def summarize(data: RunData, table: Table, meta: Any, grades: dict, warnings: li
 
 def _candidate(table: Table, model: str, reasons: dict[tuple[str, str, str], str]) -> CandidateSummary:
     out = CandidateSummary(model)
+    if table.rows and not any(row.scores[model].n for row in table.rows):
+        out.nothing = reasons.get((table.rows[0].dimension.name, model, "score"), "no answer was graded")
+        return out
     for row in table.rows:
         t = row.tax[model]
         name = row.dimension.name
@@ -154,6 +167,8 @@ def grading_sentence(data: RunData, meta: Any, grades: dict) -> str:
             s = g.source(f)
             if s is not None:
                 sources[s] += 1
+    if not sources:
+        return "No verdicts: no call was answered."
     if not judges:
         return f"Graded by the rule scorers only ({sources['rule']} verdicts); the run has no judge verdicts."
     by_dim = meta.graded_by or {}
@@ -210,9 +225,7 @@ def _notices(data: RunData, table: Table, meta: Any, warnings: list[str]) -> lis
     for m in table.models:
         causes = meta.failure_causes.get(m, [])
         failed = table.failures.get(m, 0)
-        if m in empty:
-            why = "every call failed" if failed else "no answer could be graded"
-            out.append(Notice("error", f"{m}: nothing measured, {why}."))
+        lead = f"{m}: nothing measured, " if m in empty else f"{m}: "
         if failed:
             parts = [f"{c['calls']} × {c['kind']}: {c['message']}" for c in causes[:3]]
             rest = failed - sum(c["calls"] for c in causes[:3])
@@ -220,8 +233,10 @@ def _notices(data: RunData, table: Table, meta: Any, warnings: list[str]) -> lis
                 parts.append(f"{rest} for other reasons")
             fixes = "; ".join(dict.fromkeys(c["fix"] for c in causes[:3] if c.get("fix")))
             noun = "call" if failed == 1 else "calls"
-            out.append(Notice("error", f"{m}: {failed} {noun} failed after retries, excluded from n: " + "; ".join(parts) + ".",
-                              fixes or None))
+            what = f"every call failed ({failed})" if m in empty else f"{failed} {noun} failed after retries, excluded from n"
+            out.append(Notice("error", f"{lead}{what}: " + "; ".join(parts) + ".", fixes or None))
+        elif m in empty:
+            out.append(Notice("error", f"{lead}no answer could be graded."))
     unsent = unfinished_calls(data)
     for m, n in unsent.items():
         if any(c["kind"] == "auth" for c in meta.failure_causes.get(m, [])):
@@ -276,13 +291,14 @@ def summary_html(s: Summary, models: list[str]) -> list[str]:
         out.append('<div class="alert error" id="nothing-measured"><strong>Nothing was measured: no model has a single graded answer.</strong>')
         reasons = [n for n in s.notices if n.level == "error"]
         out.append('<ul class="notices">' + "".join(_notice(n) for n in reasons) + "</ul></div>")
-    for c in s.candidates:
+    for c in s.candidates if not s.nothing_measured else []:
         out.append(f'<div class="cand" data-model="{esc(c.model)}"><h3>{swatch(models, c.model)}{model_html(c.model, None)}'
                    f' <span class="sub">against</span> {model_html(s.baseline or "", s.baseline)}</h3>')
-        cls = "sig-cost-text" if c.costs else "quiet"
+        cls = "sig-cost-text" if c.costs or c.nothing else "quiet"
         out.append(f'<p class="costs {cls}" data-kind="costs">{_lead(c.costs_sentence())}</p>')
         cls = "sig-bonus-text" if c.bonuses else "quiet"
-        out.append(f'<p class="bonuses {cls}" data-kind="bonuses">{_lead(c.bonuses_sentence())}</p>')
+        if not c.nothing:
+            out.append(f'<p class="bonuses {cls}" data-kind="bonuses">{_lead(c.bonuses_sentence())}</p>')
         rest = c.elsewhere_sentence()
         if rest:
             out.append(f'<p class="elsewhere quiet" data-kind="elsewhere">{esc(rest)}</p>')
@@ -300,7 +316,7 @@ def summary_html(s: Summary, models: list[str]) -> list[str]:
         out.append('<li class="summary-sandbox"><span class="fact">sandbox</span> no code items: no model code was run.</li>')
     out.append("</ul>")
     shown = [n for n in s.notices if not (s.nothing_measured and n.level == "error")]
-    if any(n.level in ("error", "warning") for n in s.notices):
+    if any(n.level in ("error", "warning") for n in shown):
         out.append('<h3 id="partial">Partial or failed work</h3>')
     elif not s.nothing_measured:
         out.append('<p id="complete" class="lvl-ok">Complete: every prompt answered, every verdict in.</p>')

@@ -396,7 +396,9 @@ def test_an_all_failed_run_says_so_first_and_draws_no_chart(tmp_path):
     summary = section(page, "summary")
     assert summary.index('id="nothing-measured"') < summary.index("check the model name")
     assert "Nothing was measured" in summary and "The model `cand` does not exist" in summary
-    assert f"{CAND}: nothing measured, every call failed." in summary
+    assert re.search(r"openai:cand: nothing measured, every call failed \(\d+\): \d+ × not_found: 404 from ", summary)
+    assert 'class="cand"' not in summary  # no "no confident cost" for a run that measured nothing
+    assert "No verdicts: no call was answered." in summary and 'id="partial"' not in summary
     assert "<svg" not in page and "<figure" not in page
     for sid in ("plots", "dimensions", "side-by-side", "examples"):
         assert f'id="{sid}"' not in page
@@ -410,8 +412,9 @@ def test_a_model_that_failed_entirely_is_named_and_left_out_of_the_charts(tmp_pa
     texts = {BASE: texts_of(BASE, 8), CAND: {(i["id"], 0): NOT_FOUND for i in items}}
     page = page_of(write_run(tmp_path / "half.jsonl", texts=texts, items=items, judge=False))
     summary = section(page, "summary")
-    assert f"{CAND}: nothing measured, every call failed." in summary
-    assert re.search(r"openai:cand: \d+ calls failed after retries, excluded from n: \d+ × not_found: 404", summary)
+    assert re.search(r"openai:cand: nothing measured, every call failed \(\d+\): \d+ × not_found: 404 from ", summary)
+    assert "<b>Nothing measured:</b> every call failed (see failures); no cost or bonus can be told." in summary
+    assert "No confident" not in summary
     assert "fix: check the model name and the base URL: `taxcheck models openai:cand`" in summary
     if has_matplotlib():
         dims = section(page, "dimensions")
