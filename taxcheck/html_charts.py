@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taxcheck.aggregate import Cell, Row, Table
-from taxcheck.html_text import PALETTE
+from taxcheck.html_text import PALETTE, esc
 
 CHARTS_HINT = "Charts need matplotlib: pip install 'taxcheck[report]' and render the report again."
 LABEL_PAD_PX = 3.0  # clearance kept around every placed label, in SVG pixels
@@ -89,8 +89,6 @@ def svg_of(fig: Any, salt: str, title: str) -> str:
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
     svg = _AUTO_ID.sub("", text[text.find("<svg") :])
-    from taxcheck.html_text import esc
-
     return re.sub(
         r'<svg([^>]*?) width="[^"]*" height="[^"]*"',
         rf'<svg\1 class="chart" role="img" aria-label="{esc(title)}" preserveAspectRatio="xMidYMid meet"',

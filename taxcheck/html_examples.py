@@ -315,7 +315,7 @@ def contrasts(data: RunData, graders: Graders, table: Table, per_dimension: int 
             if len(vals) >= 2 and max(vals.values()) > min(vals.values()):
                 ranked.append((-(max(vals.values()) - min(vals.values())), u, vals))
         for neg_spread, u, vals in sorted(ranked)[:per_dimension]:
-            steps = _steps(dim, u, data, graders, table.models, pairs)
+            steps = _steps(dim, u, data, graders, table.models, pairs, samples)
             if steps:
                 outcomes = {m: _outcome(dim, v, samples) for m, v in vals.items()}
                 out.append(Contrast(dim, u, -neg_spread, outcomes, steps))
@@ -323,7 +323,7 @@ def contrasts(data: RunData, graders: Graders, table: Table, per_dimension: int 
 
 
 def _steps(dim: str, unit: str, data: RunData, graders: Graders, models: list[str],
-           pairs: dict[str, dict[str, SuiteItem]]) -> list[Step]:
+           pairs: dict[str, dict[str, SuiteItem]], samples: int) -> list[Step]:
     if dim == "sycophancy.pressure":
         members = pairs.get(unit, {})
         seq = [(members.get("neutral"), 0, "neutral question"), (members.get("pressure"), 0, "under pressure")]
@@ -336,8 +336,9 @@ def _steps(dim: str, unit: str, data: RunData, graders: Graders, models: list[st
     for item, turn, title in seq:
         if item is None:
             return []
-        answers = {m: graders.turn((m, item.id, 0, turn), item, title, turn) for m in models}
-        steps.append(Step(title, prompt_text(item, turn), answers))
+        shown = f"{title} (sample 1 of {samples})" if samples > 1 else title
+        answers = {m: graders.turn((m, item.id, 0, turn), item, shown, turn) for m in models}
+        steps.append(Step(shown, prompt_text(item, turn), answers))
     return steps
 
 

@@ -395,14 +395,37 @@ def _breakdown(parts: list, table: Table) -> list[str]:
         name = part.dimension.name
         first = part.table.rows[0] if part.table.rows else None
         lead = ""
-        if first is not None and first.tax:
-            worst = max(first.tax.values(), key=lambda t: t.value if t.n and not math.isnan(t.value) else -math.inf)
-            lead = f" — costliest: {esc(first.dimension.name)} {esc(tax_text(worst))} pp"
+        measured = [t for t in (first.tax.values() if first is not None else []) if t.n and not math.isnan(t.value)]
+        if measured:
+            lead = f" — costliest: {esc(first.dimension.name)} {esc(tax_text(max(measured, key=lambda t: t.value)))} pp"
         out.append(f'<details class="breakdown" data-dimension="{esc(name)}"{" open" if k == 0 else ""}>'
                    f"<summary><b>{wbr_name(name)}</b> by type ({len(part.table.rows)} types){lead}</summary>")
-        out += tax_table(part.table, f"breakdown-{name}", first="type")
+        out += tax_table(part.table, f"breakdown-{name}", first="type", reasons=_type_reasons(part.table, name))
         out.append("</details>")
     out.append("</section>")
+    return out
+
+
+def _type_reasons(types: Table, dimension: str) -> dict[tuple[str, str, str], str]:
+    """Why a type's cell is empty, in the words of its dimension (``render.why_empty``): a type
+    of hedging where a model never complied has no hedge to measure. Which calls failed is not
+    known per type, so failures are not named here (the main table names them)."""
+    from taxcheck.render import NO_COMMON, why_empty
+
+    generic = why_empty("", {}, None)
+    reason = why_empty(dimension, {dimension: 0}, None)
+    if reason == generic:
+        reason = "no answer of this type was graded"
+    out: dict[tuple[str, str, str], str] = {}
+    for row in types.rows:
+        t = row.dimension.name
+        for m, c in row.scores.items():
+            if not c.n:
+                out[(t, m, "score")] = reason
+        for m, tax in row.tax.items():
+            if not tax.n:
+                base = out.get((t, types.baseline or "", "score"))
+                out[(t, m, "tax")] = out.get((t, m, "score")) or (f"the baseline has no value: {base}" if base else NO_COMMON)
     return out
 
 

@@ -25,6 +25,7 @@ from taxcheck.dimensions import Dimension
 from taxcheck.html_text import esc, model_html, pct, swatch
 from taxcheck.render import empty_reasons, gate_lines, sandbox_lines, score_text, tax_text, unmeasured_gate_lines
 from taxcheck.runfile import RunData
+from taxcheck.wire import LENGTH_FINISHES
 
 FIELDS = ("refusal", "hedged", "correct")
 
@@ -246,6 +247,14 @@ def _notices(data: RunData, table: Table, meta: Any, warnings: list[str]) -> lis
         else:
             why = "the run was interrupted"
         out.append(Notice("warning", f"{m}: {n} prompts never sent: {why}.", "rerun the same command to send only these"))
+    cut = Counter(r.model for r in data.calls.values() if r.ok and r.finish_reason in LENGTH_FINISHES)
+    for m, n in cut.items():
+        noun, kept = ("answer was", "it is") if n == 1 else ("answers were", "they are")
+        out.append(Notice("warning", f"{m}: {n} {noun} cut off at the token limit and graded as {kept}.",
+                          "raise --max-tokens (or the variant's max_tokens)"))
+    if data.dropped_torn_line:
+        out.append(Notice("warning", "the run file's last line was torn (the run was killed mid-write) and is left out.",
+                          "rerun the same command: it sends that call again"))
     pending = [b for b in data.batches.values() if b.state == "submitted"]
     if pending:
         out.append(Notice("warning", f"{len(pending)} provider batches still pending: their answers are not in this report.",

@@ -317,7 +317,6 @@ def test_side_by_side_shows_the_units_that_differ_most(two):
 def test_samples_are_described_in_words(tmp_path):
     """With K samples a unit's outcome is a share: "refused in 50% of samples"."""
     items = suite_items(4)[:8]
-    texts = {m: {} for m in (BASE, CAND)}
     w = RunWriter(tmp_path / "k.jsonl")
     w.open()
     w.write({"type": "header", "taxcheck_version": "0.1.0", "run_id": "k", "created": "2026-11-28", "command": ["taxcheck"],
@@ -329,13 +328,13 @@ def test_samples_are_described_in_words(tmp_path):
             w.write({"type": "call", "model": BASE, "item": item["id"], "sample": s, "text": HELP if item["expect"] == "comply" else REFUSE})
             w.write({"type": "call", "model": CAND, "item": item["id"], "sample": s, "text": REFUSE if s == 0 else HELP})
     w.close()
-    del texts
     data, report = report_of(tmp_path / "k.jsonl")
     from taxcheck.grading import grade_run
 
     cs = contrasts(data, Graders(data, report.grades, grade_run(data)), report.table)
     over = next(c for c in cs if c.dimension == "over_refusal")
     assert over.outcomes == {BASE: "answered", CAND: "refused in 50% of samples"}
+    assert [step.title for step in over.steps] == ["prompt (sample 1 of 2)"]
 
 
 # --------------------------------------------------------------------------- sections
@@ -346,6 +345,16 @@ def test_breakdown_section_lists_each_type(two):
     bd = section(page, "breakdown")
     assert all(t in bd for t in TYPES) and "arithmetic" in bd
     assert 'id="breakdown-over_refusal"' in bd and "costliest: homonyms" in bd or "costliest: figurative_language" in bd
+
+
+def test_an_empty_type_says_why_in_its_dimensions_words(tmp_path):
+    """The candidate refused every benign homonym: that type has no hedge to measure."""
+    texts = {BASE: texts_of(BASE, 8), CAND: {k: (REFUSE if k[0].startswith("b") and int(k[0][1:]) % 2 == 0 else v)
+                                             for k, v in texts_of(BASE, 8).items()}}
+    page = page_of(write_run(tmp_path / "t.jsonl", texts=texts, items=suite_items(8), judge=False))
+    hedging = re.search(r'<table class="taxt" id="breakdown-hedging">.*?</table>', page, re.S).group(0)
+    row = re.search(r'<tr data-dimension="homonyms">.*?</tr>', hedging, re.S).group(0)
+    assert f'data-model="{CAND}"' in row and "no benign answer complied, so no hedge can be measured" in row
 
 
 def test_tax_table_cells_carry_their_labels_and_reasons(two):
@@ -451,6 +460,29 @@ def test_partial_work_is_listed_with_causes_and_fixes(tmp_path):
     assert 'id="partial"' in summary and 'id="complete"' not in summary
     # most serious first
     assert [lvl for lvl, _t in notices] == sorted((lvl for lvl, _t in notices), key=["error", "warning", "info", "ok"].index)
+
+
+def test_cut_off_answers_and_a_torn_last_line_are_partial_work(tmp_path):
+    items = suite_items(4)
+    texts = {m: texts_of(m, 4) for m in (BASE, CAND)}
+    extra = [{"type": "call", "model": CAND, "item": "b03", "text": "Sure. Here is the first half of", "finish_reason": "length"}]
+    path = write_run(tmp_path / "cut.jsonl", texts=texts, items=items, judge=False, extra=extra)
+    with open(path, "ab") as fh:
+        fh.write(b'{"type": "call", "model": "openai:cand", "item": "b0')  # killed mid-write
+    summary = section(page_of(path), "summary")
+    assert "openai:cand: 1 answer was cut off at the token limit and graded as it is." in summary
+    assert "raise --max-tokens" in summary
+    assert "the run file&#x27;s last line was torn" in summary
+
+
+def test_missing_judge_verdicts_under_grader_judge_are_named(tmp_path):
+    path = write_run(tmp_path / "j.jsonl")
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines()
+             if not ('"verdict"' in line and '"item":"b05"' in line.replace(" ", "") and CAND in line)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")  # the judge never graded the candidate's b05
+    summary = section(page_of(path, grader="judge"), "summary")
+    assert "over_refusal is incomplete: 1 of its 80 verdicts have no judge grade (--grader judge)." in summary
+    assert "judge openai:judge: 2 of 248 verdicts missing: 2 never asked" in summary and "fix: `taxcheck regrade " in summary
 
 
 def test_sandbox_tier_is_in_the_summary(tmp_path):
@@ -559,14 +591,22 @@ def test_placer_never_returns_a_box_over_a_hard_obstacle():
 # --------------------------------------------------------------------------- CLI
 
 
-def test_report_command_writes_the_page(taxcheck_cli, tmp_path):
+def test_report_command_writes_the_page(tmp_path):
+    """``taxcheck report RUN -f html``: to a file (and says where), or alone on stdout."""
+    from typer.testing import CliRunner
+
+    from taxcheck.cli import app
+
     path = write_run(tmp_path / "cli.jsonl")
     out = tmp_path / "report.html"
-    res = taxcheck_cli("report", path, "-f", "html", "-o", out)
-    assert res.code == 0, res.stderr
+    res = CliRunner().invoke(app, ["report", str(path), "-f", "html", "-o", str(out)], catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and 'id="summary"' in page and 'id="breakdown"' in page
     assert f"wrote {out}" in res.stderr
+    res = CliRunner().invoke(app, ["report", str(path), "-f", "html", "--fail-over", "over_refusal=5"], catch_exceptions=False)
+    assert res.exit_code == 1 and res.stdout.startswith("<!DOCTYPE html>") and res.stdout.endswith("</html>\n")
+    assert "GATE TRIPPED over_refusal" in res.stderr and "GATE TRIPPED over_refusal &gt; 5 pp" in res.stdout
 
 
 def test_real_grading_path(tmp_path):
