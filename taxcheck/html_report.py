@@ -47,7 +47,7 @@ __all__ = ["CHARTS_HINT", "EXAMPLES_PER_MODEL", "esc", "render_html", "served_mo
 # "100.0% [87.2, 100.0] (30)" on one line at its full width, and at its narrowest on two
 # ("100.0%" over "[87.2, 100.0] (30)"): past that, a block per dimension reads better than
 # numbers broken in three. Measured in DejaVu Sans, the widest common face, with margin.
-DIM_EM, BETTER_EM, NUM_FULL_EM, NUM_MIN_EM = 12.0, 6.4, 16.0, 11.0
+DIM_EM, BETTER_EM, NUM_FULL_EM, NUM_MIN_EM = 13.0, 6.4, 16.0, 11.0
 TABLE_FONT = 0.9  # table font / page font
 PAGE_PADDING_EM = 3.2  # main's side padding (2 × 24 px) and borders, in the page's em
 PRINT_TABLE_PX = 10.8  # the table's font size in print (9 pt body × 0.9), in CSS px
@@ -95,7 +95,7 @@ figure{margin:8px 0}svg.chart{display:block;width:100%;height:auto}
 .key{margin:6px 0;font-size:.9em}.key span.item{margin-right:14px}
 .dim-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,300px),1fr));gap:10px 14px}
 .dim-card{border:1px solid #eee;border-radius:6px;padding:6px 8px;margin:0;min-width:0}
-.dim-card figcaption,.dim-card .head{font-size:.9em;margin-bottom:2px}
+.dim-card figcaption,.dim-card .head{font-size:.9em;margin-bottom:2px}.dim-card figcaption{min-height:2.9em}
 .nodata{color:#666;font-size:.85em}
 details{border:1px solid #e3e3e3;border-radius:6px;margin:6px 0;padding:4px 10px;background:#fff}
 details>summary{cursor:pointer;padding:2px 0}
