@@ -1,398 +1,177 @@
-"""``taxcheck report RUN.jsonl -f html``: one self-contained page to forward (issue 6 §1).
+"""``taxcheck report RUN.jsonl -f html``: one self-contained page for the person who did not run it.
 
-The people vetting vendors look at a plot and then want the actual responses behind a
-number before they believe it. So the page holds the tax table as in the terminal, the
-refusal trade-off plot, per-dimension bar charts, the worst examples of every dimension
-with every grader's verdict, and the run's metadata.
+The page is forwarded to managers and reviewers. In reading order: a summary a manager reads
+in ten seconds (``html_summary``), a contents list, the tax table as in the terminal, the
+refusal trade-off plot and one chart per dimension (``html_charts``), the prompts where the
+models differ most with their answers side by side, the breakdown by item type, the worst
+examples per dimension (``html_examples``; every verdict labelled by the grader that gave it),
+and the run's metadata. Long parts are ``<details>`` (no script), so the page stays short.
 
-Self-contained and offline: CSS is inline, charts are inline SVG, there is no script and
-no font, image or style sheet fetched from anywhere. Prompts and responses are untrusted
-text (a model may well answer with ``<script>``), so every string that reaches the page
-goes through :func:`esc`; the only markup not built here is matplotlib's SVG, whose text
-matplotlib escapes itself (and which never contains prompts or responses).
+Readable from 900 to 1,600 px without sideways scrolling: the table wraps its numbers inside
+their cells and, below the width its columns need (computed from their count), turns into a
+block per dimension; charts scale to their box; long ids break anywhere. It prints too (a
+print stylesheet: no contents list, no cut rows or figures, colours kept).
 
-Charts need matplotlib, an optional extra (``pip install 'taxcheck[report]'``): it is
-imported lazily and used through ``matplotlib.figure.Figure`` only, never ``pyplot``, so no
-GUI backend is ever selected and no global figure state is touched. Without it the page
-still renders, with tables in place of the charts and a note saying how to get them.
+Self-contained and offline: CSS is inline, charts are inline SVG, there is no script, and a
+content-security policy forbids every fetch (a stray external reference stays inert). Prompts,
+responses, model ids, reasons and server messages are untrusted: every string goes through
+:func:`esc` (``html_text``); the only markup not built here is matplotlib's SVG, whose text
+matplotlib escapes and which holds no prompt or response.
 """
 
 from __future__ import annotations
 
-import html
-import io
 import math
-import re
 import shlex
-import sys
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taxcheck import __version__
-from taxcheck.aggregate import Cell, Table, TaxCell
-from taxcheck.grading import REFUSAL_CATEGORIES, Grade
-from taxcheck.render import footer_lines, score_text, tax_text
-from taxcheck.runfile import CallKey, CallRecord, RunData, VerdictRecord
-from taxcheck.suite import SuiteItem
+from taxcheck.aggregate import Table, TaxCell
+from taxcheck.grading import Grade
+from taxcheck.html_charts import CHARTS_HINT, Chart, dimension_chart, has_value, load_figure, tradeoff_chart
+from taxcheck.html_examples import EXAMPLES_PER_MODEL, Graders, contrasts, examples_html, side_by_side_html, worst_examples
+from taxcheck.html_summary import summarize, summary_html
+from taxcheck.html_text import esc, model_html, swatch, wbr_name
+from taxcheck.render import empty_reasons, footer_lines, score_text, tax_text
+from taxcheck.runfile import CallKey, CallRecord, RunData
 
 if TYPE_CHECKING:
     from taxcheck.pipeline import Report
 
-EXAMPLES_PER_MODEL = 10  # worst examples shown per dimension and model
-MAX_RESPONSE_CHARS = 6000  # longer responses are cut, and say so
-CHARTS_HINT = "Charts need matplotlib: pip install 'taxcheck[report]' and render the report again."
-# A fixed palette so that a model keeps its color across every chart of the page.
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+__all__ = ["CHARTS_HINT", "EXAMPLES_PER_MODEL", "esc", "render_html", "served_models", "stack_width_em", "worst_examples"]
 
-
-def esc(text: Any) -> str:
-    """Escape for element text and quoted attribute values alike."""
-    return html.escape("" if text is None else str(text), quote=True)
-
-
-# --------------------------------------------------------------------------- examples
-
-
-@dataclass
-class Verdict:
-    grader: str  # "rule" or the judge's grader name, e.g. "judge:refusal"
-    label: str
-    reason: str
-    judge: str | None = None
-
-
-@dataclass
-class Turn:
-    title: str  # "prompt", "turn 2 (pushback)", "pressure" ...
-    prompt: str
-    response: str | None
-    verdicts: list[Verdict] = field(default_factory=list)
-
-
-@dataclass
-class Example:
-    dimension: str
-    model: str
-    unit: str  # item id, or pair id for paired dimensions
-    sample: int
-    headline: str  # what went wrong, e.g. "refused (partial)"
-    turns: list[Turn]
-    baseline_ok: bool = False  # the baseline got this unit right: the tax in person
-
-
-@dataclass
-class ExampleSection:
-    dimension: str
-    title: str
-    per_model: dict[str, tuple[list[Example], int]]  # model -> (shown, total found)
-
-
-SECTION_TITLES = {
-    "over_refusal": "benign prompts refused",
-    "harmful_refusal": "harmful prompts answered",
-    "creative": "dark-theme fiction refused",
-    "dual_use": "legitimate dual-use questions refused",
-    "hedging": "answers with needless hedges",
-    "capability.knowledge": "knowledge misses",
-    "capability.math": "math misses",
-    "capability.code": "code misses",
-    "sycophancy.pressure": "flips under an asserted wrong answer (neutral, then pressure)",
-    "sycophancy.pushback": "answers abandoned after pushback (both turns)",
-}
-
-
-def prompt_text(item: SuiteItem, turn: int = 0) -> str:
-    """The user-visible request of one turn, system prompt and roles included."""
-    parts = []
-    if item.system:
-        parts.append(f"[system] {item.system}")
-    if item.turns is not None:
-        parts.append(item.turns[turn])
-    elif isinstance(item.prompt, str):
-        parts.append(item.prompt)
-    else:
-        parts.extend(f"[{m.role}] {m.content}" for m in item.prompt or [])
-    return "\n".join(parts)
-
-
-def rule_verdict(grade: Grade | None) -> Verdict:
-    if grade is None:
-        return Verdict("rule", "not graded", "the call failed or has no grade")
-    bits = []
-    if grade.refusal is not None:
-        bits.append(f"refusal: {grade.refusal}")
-    if grade.hedged is not None:
-        bits.append(f"hedged: {'yes' if grade.hedged else 'no'}")
-    if grade.correct is not None:
-        bits.append(f"correct: {'yes' if grade.correct else 'no'}")
-    return Verdict("rule", ", ".join(bits) or "—", grade.reason)
-
-
-def judge_verdicts(data: RunData, key: CallKey) -> list[Verdict]:
-    out = []
-    for (k, grader), v in sorted(data.verdicts.items(), key=lambda kv: kv[0][1]):
-        if k == key:
-            out.append(_judge_verdict(v))
-    return out
-
-
-def _judge_verdict(v: VerdictRecord) -> Verdict:
-    label = v.label if v.label is not None else "unscored"
-    if v.score is not None:
-        label += f" (score {v.score:g})"
-    return Verdict(v.grader, label, v.reason, judge=v.judge)
-
-
-def _turn(data: RunData, grades: dict[CallKey, Grade], key: CallKey, item: SuiteItem, title: str, turn: int = 0) -> Turn:
-    rec = data.calls.get(key)
-    return Turn(title, prompt_text(item, turn), rec.text if rec is not None else None, [rule_verdict(grades.get(key)), *judge_verdicts(data, key)])
-
-
-def _bad(dimension: str, g: Grade | None) -> tuple[bool, int, str]:
-    """Whether one call is a bad example of ``dimension``, its severity and a headline."""
-    if g is None:
-        return False, 0, ""
-    if dimension in ("over_refusal", "creative", "dual_use"):
-        return bool(g.refused), 2 if g.refusal == "refuse" else 1, f"refused ({g.refusal})"
-    if dimension == "harmful_refusal":
-        return g.refused is False, 1, "answered"
-    if dimension == "hedging":
-        return bool(g.hedged), 1, "hedged"
-    if dimension.startswith("capability."):
-        return g.correct is False, 1, "wrong"
-    return False, 0, ""
-
-
-def worst_examples(
-    data: RunData, grades: dict[CallKey, Grade], models: list[str], baseline: str | None, cap: int = EXAMPLES_PER_MODEL
-) -> list[ExampleSection]:
-    """Per dimension and model, the calls that show the cost, most telling first.
-
-    Most telling: units the baseline got right (the tax in person), then full refusals
-    before partial ones, then item id for a stable order.
-    """
-    samples = int(data.header.params.get("samples", 1))
-    g = grades.get
-    found: dict[str, dict[str, list[tuple[tuple, Example]]]] = {d: {m: [] for m in models} for d in SECTION_TITLES}
-    pairs: dict[str, dict[str, SuiteItem]] = {}
-    for item in data.items.values():
-        if item.category == "sycophancy.pressure" and item.pair is not None and item.variant is not None:
-            pairs.setdefault(item.pair, {})[item.variant] = item
-
-    def baseline_bad(dimension: str, item_id: str) -> bool | None:
-        if baseline is None:
-            return None
-        verdicts = [_bad(dimension, g((baseline, item_id, s, 0)))[0] for s in range(samples) if g((baseline, item_id, s, 0))]
-        return any(verdicts) if verdicts else None
-
-    for model in models:
-        for item in data.items.values():
-            cat = item.category
-            dims = [cat] + (["hedging"] if cat in REFUSAL_CATEGORIES else []) if not cat.startswith("sycophancy.") else []
-            for s in range(samples):
-                key = (model, item.id, s, 0)
-                for dim in dims:
-                    bad, severity, headline = _bad(dim, g(key))
-                    if not bad:
-                        continue
-                    base_ok = model != baseline and baseline_bad(dim, item.id) is False
-                    ex = Example(dim, model, item.id, s, headline, [_turn(data, grades, key, item, "prompt")], base_ok)
-                    found[dim][model].append(((not base_ok, -severity, item.id, s), ex))
-                if cat == "sycophancy.pushback":
-                    g0, g1 = g(key), g((model, item.id, s, 1))
-                    if g0 is not None and g0.correct and g1 is not None and g1.correct is False:
-                        turns = [
-                            _turn(data, grades, key, item, "turn 1: question"),
-                            _turn(data, grades, (model, item.id, s, 1), item, "turn 2: pushback", turn=1),
-                        ]
-                        ex = Example(cat, model, item.id, s, "flipped after pushback", turns)
-                        found[cat][model].append(((True, 0, item.id, s), ex))
-        for pair, members in sorted(pairs.items()):
-            neutral, pressure = members.get("neutral"), members.get("pressure")
-            if neutral is None or pressure is None:
-                continue
-            for s in range(samples):
-                kn, kp = (model, neutral.id, s, 0), (model, pressure.id, s, 0)
-                gn, gp = g(kn), g(kp)
-                if gn is not None and gn.correct and gp is not None and gp.correct is False:
-                    turns = [_turn(data, grades, kn, neutral, "neutral question"), _turn(data, grades, kp, pressure, "under pressure")]
-                    ex = Example("sycophancy.pressure", model, pair, s, "flipped under pressure", turns)
-                    found["sycophancy.pressure"][model].append(((True, 0, pair, s), ex))
-
-    sections = []
-    for dim, title in SECTION_TITLES.items():
-        per_model = {}
-        for m in models:
-            ranked = [ex for _k, ex in sorted(found[dim][m], key=lambda kv: kv[0])]
-            per_model[m] = (ranked[:cap], len(ranked))
-        if any(total for _shown, total in per_model.values()) or any(i.category == dim for i in data.items.values()):
-            sections.append(ExampleSection(dim, title, per_model))
-    return sections
-
-
-# --------------------------------------------------------------------------- charts
-
-
-@dataclass
-class Charts:
-    tradeoff: str | None  # inline <svg>, or None
-    bars: str | None
-    note: str | None  # why a chart is missing
-
-
-def _load_matplotlib():
-    """``matplotlib.figure.Figure``, or None when the optional extra is not installed."""
-    try:
-        import matplotlib
-
-        if "matplotlib.pyplot" not in sys.modules:
-            matplotlib.use("Agg")  # never a GUI backend, even if something imports pyplot later
-        import matplotlib.ticker
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    return Figure
-
-
-def _svg(fig) -> str:
-    """The figure as an inline ``<svg>`` element: no XML prolog, doctype or dated metadata."""
-    import matplotlib
-
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "taxcheck", "text.parse_math": False}):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    text = buf.getvalue()
-    start = text.find("<svg")
-    svg = text[start:]
-    # scale with the page instead of overflowing it
-    return re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 class="chart" preserveAspectRatio="xMidYMid meet"', svg, count=1)
-
-
-def _err(c: Cell) -> tuple[float, float]:
-    return max(0.0, c.value - c.ci_low), max(0.0, c.ci_high - c.value)
-
-
-def _ok(c: Cell | None) -> bool:
-    return c is not None and c.n > 0 and not math.isnan(c.value)
-
-
-def tradeoff_svg(Figure, table: Table) -> str | None:
-    """Harmful-prompt refusal (y) against benign-prompt refusal (x), per model."""
-    over, harm = table.row("over_refusal"), table.row("harmful_refusal")
-    if over is None or harm is None:
-        return None
-    import matplotlib
-
-    with matplotlib.rc_context({"text.parse_math": False}):
-        fig = Figure(figsize=(6.4, 5.2))
-        fig.subplots_adjust(left=0.13, right=0.97, top=0.93, bottom=0.11)
-        ax = fig.add_subplot()
-        ax.set_xlim(-0.03, 1.03)
-        ax.set_ylim(-0.03, 1.06)
-        ax.axvspan(-0.03, 0.1, ymin=0.85, color="#e8f5e9", zorder=0)
-        ax.scatter([0], [1], marker="*", s=260, color="#2e7d32", zorder=3)
-        ax.annotate("ideal: answers benign,\nrefuses harmful", (0, 1), xytext=(0.06, 0.86), fontsize=8, color="#2e7d32")
-        for i, m in enumerate(table.models):
-            x, y = over.scores.get(m), harm.scores.get(m)
-            if not (_ok(x) and _ok(y)):
-                continue
-            color = PALETTE[i % len(PALETTE)]
-            xe, ye = _err(x), _err(y)
-            label = m + (" (baseline)" if m == table.baseline else "")
-            ax.errorbar([x.value], [y.value], xerr=[[xe[0]], [xe[1]]], yerr=[[ye[0]], [ye[1]]], fmt="o", color=color, capsize=4, markersize=7, label=label, zorder=4)
-            ax.annotate(m, (x.value, y.value), xytext=(6, -12), textcoords="offset points", fontsize=8, color=color)
-        ax.set_xlabel("benign prompts refused (over-refusal) →  worse")
-        ax.set_ylabel("harmful prompts refused  →  safer")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-        ax.grid(True, alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:  # no model with data on both axes: no legend
-            ax.legend(loc="lower right", fontsize=8)
-        ax.set_title("Refusal trade-off (95% intervals)", fontsize=10)
-        return _svg(fig)
-
-
-def bars_svg(Figure, table: Table) -> str | None:
-    """One small panel per dimension: a bar per model with its 95 % interval."""
-    rows = table.rows
-    if not rows:
-        return None
-    import matplotlib
-
-    cols = 3
-    nrows = math.ceil(len(rows) / cols)
-    with matplotlib.rc_context({"text.parse_math": False}):
-        fig = Figure(figsize=(11, 2.9 * nrows))
-        for idx, row in enumerate(rows):
-            ax = fig.add_subplot(nrows, cols, idx + 1)
-            xs = list(range(len(table.models)))
-            for i, m in enumerate(table.models):
-                c = row.scores[m]
-                color = PALETTE[i % len(PALETTE)]
-                if not _ok(c):
-                    ax.text(i, 0.02, "no data", ha="center", fontsize=7, color="#777")
-                    continue
-                lo, hi = _err(c)
-                ax.bar(i, c.value, color=color, width=0.7, yerr=[[lo], [hi]], capsize=3, ecolor="#333")
-                ax.text(i, min(c.ci_high + 0.03, 0.97), f"{c.value * 100:.0f}%", ha="center", fontsize=7)
-            arrow = "↓ better" if row.dimension.direction == "lower" else "↑ better"
-            ax.set_title(f"{row.dimension.name} ({arrow})" + (" low n" if row.low_n else ""), fontsize=9)
-            ax.set_ylim(0, 1.05)
-            ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
-            ax.set_xticks(xs)
-            ax.set_xticklabels([_short(m) for m in table.models], fontsize=7, rotation=20 if len(xs) > 2 else 0)
-            ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-            ax.tick_params(axis="y", labelsize=7)
-            ax.grid(True, axis="y", alpha=0.3)
-        # fixed margins: tight_layout would lay every tick label out once more (slow)
-        fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.35 / nrows, bottom=0.3 / nrows + 0.01, wspace=0.25, hspace=0.55)
-        return _svg(fig)
-
-
-def _short(model: str, width: int = 22) -> str:
-    return model if len(model) <= width else model[: width - 1] + "…"
-
-
-def make_charts(table: Table) -> Charts:
-    Figure = _load_matplotlib()
-    if Figure is None:
-        return Charts(None, None, CHARTS_HINT)
-    tradeoff = tradeoff_svg(Figure, table)
-    note = None if tradeoff else "No trade-off plot: the run needs both over_refusal and harmful_refusal items."
-    return Charts(tradeoff, bars_svg(Figure, table), note)
-
-
-# --------------------------------------------------------------------------- page
+# The tax table's columns, in the table's own em (its font is 0.9 of the page's): the first
+# column holds "sycophancy.pressure" on one line, "better" holds "↑ higher", a number column
+# "100.0% [87.2, 100.0] (30)" on one line at its full width, and at its narrowest on two
+# ("100.0%" over "[87.2, 100.0] (30)"): past that, a block per dimension reads better than
+# numbers broken in three. Measured in DejaVu Sans, the widest common face, with margin.
+DIM_EM, BETTER_EM, NUM_FULL_EM, NUM_MIN_EM = 13.0, 6.4, 16.0, 11.0
+TABLE_FONT = 0.9  # table font / page font
+PAGE_PADDING_EM = 3.2  # main's side padding (2 × 24 px) and borders, in the page's em
+PRINT_TABLE_PX = 10.8  # the table's font size in print (9 pt body × 0.9), in CSS px
 
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1a1a1a;background:#fff;line-height:1.4}
-main{max-width:1200px;margin:0 auto;padding:24px}
-h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.25em;margin:32px 0 8px;border-bottom:2px solid #eee;padding-bottom:4px}
-h3{font-size:1.05em;margin:20px 0 6px}h4{font-size:.95em;margin:14px 0 6px}
-.sub{color:#555}
+*{box-sizing:border-box}
+body{font-family:"DejaVu Sans",system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1a1a1a;background:#fff;line-height:1.4;overflow-wrap:break-word}
+main{max-width:1200px;margin:0 auto;padding:20px 24px 40px}
+h1{font-size:1.55em;margin:0 0 4px}h2{font-size:1.25em;margin:28px 0 8px;border-bottom:2px solid #eee;padding-bottom:4px}
+h3{font-size:1.05em;margin:16px 0 6px}h4{font-size:.95em;margin:12px 0 6px}
+.sub,.quiet{color:#555}.sub{font-size:.9em}
+code{font-size:.9em;background:#f3f3f3;padding:0 3px;border-radius:2px;overflow-wrap:anywhere}
+bdi,pre,.reason,.why{unicode-bidi:isolate}
 table{border-collapse:collapse;margin:8px 0;font-size:.9em}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f5f5f5}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.brk,.id{overflow-wrap:anywhere}td.id{min-width:9em}
+td.num{text-align:right;font-variant-numeric:tabular-nums}td.int{text-align:right;white-space:nowrap}
+td .why{display:block;font-size:.8em;color:#666;text-align:left}
 .sig-cost{background:#ffebee;color:#b71c1c;font-weight:bold}
 .sig-bonus{background:#e8f5e9;color:#1b5e20;font-weight:bold}
-.sig-unclear{background:#fffde7;color:#8d6e00}
-.sig-none{color:#999}
-.lown{font-size:.8em;color:#8d6e00;font-style:italic;margin-left:6px}
+.sig-unclear{background:#fffde7;color:#6d5600}
+.sig-none{color:#888}
+.sig-cost-text{color:#b71c1c}.sig-bonus-text{color:#1b5e20}
+.lown{display:block;font-size:.8em;color:#6d5600;font-style:italic}
 ul.footer{list-style:none;padding:0;font-size:.85em}
-.f-dim{color:#555}.f-yellow{color:#8d6e00}.f-red,.f-bold-red{color:#b71c1c;font-weight:bold}.f-green{color:#1b5e20}
+.f-dim{color:#555}.f-yellow,.f-bold-yellow{color:#6d5600}.f-red,.f-bold-red{color:#b71c1c;font-weight:bold}.f-green{color:#1b5e20}
 .note{background:#fff8e1;border-left:4px solid #ffb300;padding:8px 12px;margin:8px 0}
-figure{margin:8px 0}svg.chart{max-width:100%;height:auto}#tradeoff-plot svg.chart{max-width:680px}
-.example{border:1px solid #ddd;border-radius:6px;margin:10px 0;padding:8px 12px;background:#fafafa}
-.example .head{font-weight:bold}.example .tag{font-size:.8em;background:#eceff1;border-radius:3px;padding:1px 6px;margin-left:6px;font-weight:normal}
-.example .tag.tax{background:#ffebee;color:#b71c1c}
-pre{white-space:pre-wrap;word-wrap:break-word;background:#fff;border:1px solid #e0e0e0;padding:6px 8px;margin:4px 0;font-size:.85em;max-height:24em;overflow:auto}
-.label{font-size:.8em;color:#555;text-transform:uppercase;letter-spacing:.04em}
-.verdicts td{font-size:.85em}
-code{font-size:.9em;background:#f5f5f5;padding:0 3px}
+.alert{border-radius:6px;padding:10px 14px;margin:8px 0}.alert.error{background:#ffebee;border:1px solid #e57373}
+.summary .cand{border:1px solid #ddd;border-radius:6px;padding:6px 14px;margin:8px 0;background:#fcfcfc}
+.summary .cand h3{margin:6px 0}.summary p{margin:4px 0}
+ul.facts,ul.notices{padding-left:0;list-style:none;margin:6px 0}ul.facts li,ul.notices li{margin:3px 0}
+.fact{display:inline-block;min-width:5.5em;font-size:.8em;text-transform:uppercase;letter-spacing:.04em;color:#555}
+.fix{color:#333;font-style:italic}
+.badge,.tag{display:inline-block;font-size:.78em;border-radius:3px;padding:0 6px;font-weight:normal;white-space:nowrap}
+.b-error{background:#b71c1c;color:#fff}.b-warning{background:#ffe082;color:#4e3b00}.b-info{background:#eceff1;color:#37474f}.b-ok{background:#2e7d32;color:#fff}
+.lvl-ok{color:#1b5e20}
+.tag{background:#eceff1;color:#37474f;margin-left:4px}.tag.base{background:#e3f2fd;color:#0d47a1}
+.tag.bad{background:#ffebee;color:#b71c1c}.tag.good{background:#e8f5e9;color:#1b5e20}
+.swatch{display:inline-block;width:.8em;height:.8em;border-radius:2px;margin-right:4px;vertical-align:baseline}
+nav#contents ol{margin:4px 0;padding-left:1.4em;columns:2 16em}
+nav#contents a{color:#0d47a1}
+figure{margin:8px 0}svg.chart{display:block;width:100%;height:auto}
+#tradeoff-plot{max-width:640px}
+.key{margin:6px 0;font-size:.9em}.key span.item{margin-right:14px}
+.dim-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,300px),1fr));gap:10px 14px}
+.dim-card{border:1px solid #eee;border-radius:6px;padding:6px 8px;margin:0;min-width:0}
+.dim-card figcaption,.dim-card .head{font-size:.9em;margin-bottom:2px}.dim-card figcaption{min-height:2.9em}
+.nodata{color:#666;font-size:.85em}
+details{border:1px solid #e3e3e3;border-radius:6px;margin:6px 0;padding:4px 10px;background:#fff}
+details>summary{cursor:pointer;padding:2px 0}
+details[open]>summary{margin-bottom:6px;border-bottom:1px solid #eee}
+.answers{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,260px),1fr));gap:8px 12px;margin:4px 0 10px}
+.answer{min-width:0}
+.example{border:1px solid #ddd;border-radius:6px;margin:8px 0;padding:6px 10px;background:#fafafa}
+.example .head{font-weight:bold}
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#fff;border:1px solid #e0e0e0;padding:6px 8px;margin:4px 0;font-size:.85em;max-height:24em;overflow:auto}
+.label{font-size:.78em;color:#555;text-transform:uppercase;letter-spacing:.04em}
+.who{font-size:.85em;color:#333;margin-top:2px}
+.tag.disagree{background:#fff3e0;color:#8a3b00}
+.verdict{font-size:.85em;margin:3px 0;padding:2px 6px;border-left:3px solid #cfd8dc}
+.verdict.fed{border-left-color:#37474f;background:#f5f7f8}
+.src{display:inline-block;font-size:.8em;border-radius:3px;padding:0 5px;margin-right:4px}
+.src-rule{background:#e0f2f1;color:#004d40}.src-judge{background:#ede7f6;color:#311b92}
+.used{font-size:.8em;color:#37474f;font-weight:bold;margin-left:4px}
+.reason{color:#444}
+@page{margin:14mm}
+@media print{
+ *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ body{font-size:9pt}main{max-width:none;padding:0}
+ nav#contents{display:none}
+ h2,h3{break-after:avoid}
+ tr,figure,.cand,.example,.dim-card,.answer,li{break-inside:avoid}
+ .dim-grid{grid-template-columns:repeat(3,minmax(0,1fr))}
+ pre{max-height:none;overflow:visible}
+ details{border:none;padding:0}
+ a{color:inherit;text-decoration:none}
+}
 """
+
+
+def table_widths_em(numeric_columns: int) -> tuple[float, float]:
+    """(full, narrowest) width of a tax table with this many number columns, in its own em.
+
+    At full width every number is on one line; below it the numbers wrap inside their cells;
+    below the narrowest, a token would overflow its cell, so the table becomes a block per
+    dimension instead (``_table_css``).
+    """
+    fixed = DIM_EM + BETTER_EM
+    return fixed + numeric_columns * NUM_FULL_EM, fixed + numeric_columns * NUM_MIN_EM
+
+
+def stack_width_em(numeric_columns: int) -> float:
+    """The viewport width, in the page's em, below which the tax tables are stacked."""
+    return round(table_widths_em(numeric_columns)[1] * TABLE_FONT + PAGE_PADDING_EM, 2)
+
+
+def _table_css(table: Table) -> str:
+    """Column widths of the tax tables, and below the width they need (screen or paper) their
+    narrow layout: a block per dimension, a line per model with its score and, beside it, its
+    tax (the terminal's grouped layout), every value labelled."""
+    cols = len(table.models) + (len(table.models) - 1 if table.baseline else 0)
+    full, narrow = table_widths_em(cols)
+    orders = "".join(f"table.taxt td.o{k}{{order:{k}}}" for k in range(2, 2 * len(table.models) + 2))
+    grid = "minmax(0,1.3fr) minmax(0,1fr)" if table.baseline else "minmax(0,1fr)"
+    stacked = (
+        "table.taxt{width:100%}table.taxt colgroup,table.taxt thead,table.taxt td.better{display:none}"
+        "table.taxt,table.taxt tbody{display:block}"
+        f"table.taxt tr{{display:grid;grid-template-columns:{grid};border:1px solid #ddd;border-radius:4px;margin:0 0 8px;break-inside:avoid}}"
+        "table.taxt td{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:baseline;gap:0 1em;border:none;border-top:1px solid #eee;text-align:left}"
+        "table.taxt td.dim{display:block;grid-column:1/-1;order:0;background:#f5f5f5;font-weight:bold;border-top:none}"
+        "table.taxt td.dim .dir{display:inline;font-weight:normal;color:#555}table.taxt td.dim .lown{display:inline;margin-left:.6em}"
+        "table.taxt td.basetax{display:block;color:#888;font-size:.85em}"
+        "table.taxt td[data-label]::before{content:attr(data-label);font-size:.85em;font-weight:normal;color:#555;overflow-wrap:anywhere;min-width:0}"
+        "table.taxt td .val{text-align:right;margin-left:auto}"
+        + orders
+    )
+    return (
+        f"table.taxt{{table-layout:fixed;width:min(100%,{full:g}em)}}"
+        f"table.taxt col.c-dim{{width:{DIM_EM:g}em}}table.taxt col.c-better{{width:{BETTER_EM:g}em}}"
+        "table.taxt td.basetax,table.taxt .dir{display:none}"
+        f"@media screen and (max-width:{stack_width_em(cols):g}em){{{stacked}}}"
+        f"@media print and (max-width:{math.ceil(narrow * PRINT_TABLE_PX)}px){{{stacked}}}"
+    )
 
 
 def render_html(
@@ -401,88 +180,121 @@ def render_html(
     results_file: Path | str,
     grades: dict[CallKey, Grade] | None = None,
     examples_per_model: int = EXAMPLES_PER_MODEL,
+    rule_grades: dict[CallKey, Grade] | None = None,
 ) -> str:
     """The whole report as one self-contained HTML document.
 
-    ``report`` is ``pipeline.Report`` (table and meta). ``grades`` defaults to
-    ``grading.grade_run(data)``; pass the grades ``build_report`` already computed to
-    avoid grading twice (code items run in a sandbox).
+    ``report`` is ``pipeline.build_report``'s (table, meta, grades, warnings, breakdown).
+    ``grades``: the verdicts the table was built from (default ``report.grades``);
+    ``rule_grades``: the rule scorers' own (default ``grading.grade_run(data)``, which runs no
+    process: code verdicts are read from the run file). Both are needed to label each verdict
+    shown by its true source.
     """
-    if grades is None:
-        from taxcheck.grading import grade_run
+    from taxcheck.grading import grade_run
 
-        grades = grade_run(data)
     table: Table = report.table
     meta = report.meta
-    header = data.header
-    charts = make_charts(table)
-    sections = worst_examples(data, grades, table.models, table.baseline, examples_per_model)
+    if grades is None:
+        grades = report.grades or grade_run(data)
+    if rule_grades is None:
+        rule_grades = grades if not data.verdicts else grade_run(data)
+    graders = Graders(data, grades, rule_grades)
+    summary = summarize(data, table, meta, grades, report.warnings)
+    measured = not summary.nothing_measured
 
+    body: list[tuple[str, str, list[str]]] = []  # (id, contents title, html)
+    body.append(("table", "Tax table", _table_section(table, meta)))
+    if measured:
+        body += _chart_sections(table)
+        cs = contrasts(data, graders, table)
+        body.append(("side-by-side", "Side by side: where the models differ most", side_by_side_html(cs, table)))
+    if report.breakdown:
+        body.append(("breakdown", "Breakdown by type", _breakdown(report.breakdown, table)))
+    if measured:
+        sections = worst_examples(data, graders, table.models, table.baseline, examples_per_model)
+        body.append(("examples", "Worst examples", examples_html(sections, table, examples_per_model)))
+    body.append(("metadata", "Run metadata", _metadata(data, meta)))
+
+    header = data.header
     out: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         # no network, ever: the policy makes a stray external reference inert too
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        "img-src data:; base-uri 'none'; form-action 'none'\">",
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>taxcheck report {esc(header.run_id)}</title>",
-        f"<style>{CSS}</style></head><body><main>",
+        f"<style>{CSS}{_table_css(table)}</style></head><body><main>",
         "<h1>taxcheck: alignment tax</h1>",
         f'<p class="sub">run <code>{esc(header.run_id)}</code> · {esc(header.created)} · models: '
-        + ", ".join(f"<code>{esc(m)}</code>" + (" (baseline)" if m == table.baseline else "") for m in table.models)
+        + ", ".join(model_html(m, table.baseline) for m in table.models)
         + f" · run file <code>{esc(results_file)}</code></p>",
     ]
-    out += _tax_table(table)
-    out.append('<ul class="footer" id="footer">')
-    for style, text in footer_lines(table, meta):
-        out.append(f'<li class="f-{esc(style.replace(" ", "-"))}">{esc(text)}</li>')
-    out.append("</ul>")
-
-    out.append('<h2 id="plots">Trade-off and dimensions</h2>')
-    if charts.note:
-        out.append(f'<p class="note" id="charts-note">{esc(charts.note)}</p>')
-    if charts.tradeoff:
-        out.append(f'<figure id="tradeoff-plot">{charts.tradeoff}<figcaption class="sub">Each model\'s harmful-prompt refusal against its benign-prompt refusal, with 95% intervals on both axes. Top left is the ideal: it refuses what is harmful and answers what only sounds risky.</figcaption></figure>')
-    elif table.row("over_refusal") and table.row("harmful_refusal"):
-        out += _tradeoff_table(table)
-    if charts.bars:
-        out.append(f'<figure id="dimension-bars">{charts.bars}<figcaption class="sub">Score per dimension and model, with 95% intervals.</figcaption></figure>')
-
-    out.append('<h2 id="examples">Worst examples</h2>')
-    out.append(
-        f'<p class="sub">Up to {examples_per_model} per dimension and model; examples the baseline got right come first (marked <span class="tag tax">baseline ok</span>). '
-        "Every grader's verdict is shown: the rule scorer always, judges where the run has them.</p>"
-    )
-    for sec in sections:
-        out += _example_section(sec)
-    out += _metadata(data, meta)
+    out += summary_html(summary, table.models)
+    out.append('<nav id="contents" aria-label="contents"><h2>Contents</h2><ol>')
+    out += [f'<li><a href="#{sid}">{esc(title)}</a></li>' for sid, title, _html in body]
+    out.append("</ol></nav>")
+    for _sid, _title, html in body:
+        out += html
     out.append(f'<p class="sub">rendered by taxcheck {esc(__version__)}</p>')
     out.append("</main></body></html>")
     return "\n".join(out) + "\n"
 
 
-def _tax_table(table: Table) -> list[str]:
+# --------------------------------------------------------------------------- tables
+
+
+def _table_section(table: Table, meta: Any) -> list[str]:
+    out = ['<section id="table"><h2>Tax table</h2>']
+    out += tax_table(table, "tax-table")
+    out.append('<ul class="footer" id="footer">')
+    for style, text in footer_lines(table, meta):
+        out.append(f'<li class="f-{esc(style.replace(" ", "-"))}">{esc(text)}</li>')
+    out.append("</ul></section>")
+    return out
+
+
+def tax_table(table: Table, table_id: str, first: str = "dimension",
+              reasons: dict[tuple[str, str, str], str] | None = None) -> list[str]:
+    """The tax table (or a breakdown's, ``first="type"``): scores with intervals, taxes coloured
+    by significance, each empty cell with its reason (default ``render.empty_reasons``).
+
+    Every cell carries what the narrow layout needs (``_table_css``): its label, and an order
+    that puts each candidate's tax beside its score, as the terminal's grouped layout does.
+    """
     candidates = [m for m in table.models if m != table.baseline] if table.baseline else []
-    out = ['<h2 id="table">Tax table</h2>', '<table id="tax-table"><thead><tr><th>dimension</th><th>better</th>']
-    for m in table.models:
-        out.append(f"<th>{esc(m)}{' (baseline)' if m == table.baseline else ''}</th>")
-    for m in candidates:
-        out.append(f"<th>tax {esc(m)}</th>")
+    reasons = empty_reasons(table) if reasons is None else reasons
+    cols = '<col class="c-dim"><col class="c-better">' + '<col class="c-num">' * (len(table.models) + len(candidates))
+    out = [f'<table class="taxt" id="{esc(table_id)}"><colgroup>{cols}</colgroup><thead><tr><th>{esc(first)}</th><th>better</th>']
+    out += [f"<th>{model_html(m, table.baseline, code=False)}</th>" for m in table.models]
+    out += [f'<th>tax <bdi class="id">{esc(m)}</bdi></th>' for m in candidates]
     out.append("</tr></thead><tbody>")
     for row in table.rows:
-        name = esc(row.dimension.name)
+        d = row.dimension.name
+        words = "lower" if row.dimension.direction == "lower" else "higher"
         cells = [
-            f'<tr data-dimension="{name}"><td title="{esc(row.dimension.label)}">{name}'
+            f'<tr data-dimension="{esc(d)}"><td class="dim" title="{esc(row.dimension.label)}">{wbr_name(d)}'
+            + f'<span class="dir"> · {"↓" if words == "lower" else "↑"} {words} is better</span>'
             + ('<span class="lown">low n</span>' if row.low_n else "")
-            + f"</td><td>{'↓ lower' if row.dimension.direction == 'lower' else '↑ higher'}</td>"
+            + f'</td><td class="better">{"↓" if words == "lower" else "↑"} {words}</td>'
         ]
-        for m in table.models:
+        for k, m in enumerate(table.models):
             c = row.scores[m]
-            cells.append(f'<td class="num" data-model="{esc(m)}">{esc(score_text(c.value, c.ci_low, c.ci_high, c.n))}</td>')
+            label = m + (" (baseline)" if m == table.baseline else "")
+            why = reasons.get((d, m, "score"))
+            text = esc(score_text(c.value, c.ci_low, c.ci_high, c.n)) + (f'<span class="why">{esc(why)}</span>' if why else "")
+            cells.append(f'<td class="num o{2 * k + 2}" data-model="{esc(m)}" data-label="{esc(label)}"><span class="val">{text}</span></td>')
+            if m == table.baseline and candidates:  # the baseline's own tax slot, shown in the narrow layout only
+                cells.append(f'<td class="basetax o{2 * k + 3}">baseline</td>')
         for m in candidates:
+            k = table.models.index(m)
             t: TaxCell = row.tax[m]
             cls = f"sig-{t.significance}" if t.n else "sig-none"
             title = f"p = {t.p_value:.3g}" if t.n and not math.isnan(t.p_value) else "no paired items"
-            cells.append(f'<td class="num tax {cls}" data-model="{esc(m)}" data-significance="{esc(t.significance)}" title="{esc(title)}">{esc(tax_text(t))}</td>')
+            why = reasons.get((d, m, "tax")) if (d, m, "score") not in reasons else None
+            text = esc(tax_text(t)) + (f'<span class="why">{esc(why)}</span>' if why else "")
+            cells.append(f'<td class="num tax {cls} o{2 * k + 3}" data-model="{esc(m)}" data-significance="{esc(t.significance)}" '
+                         f'data-label="tax" title="{esc(title)}"><span class="val">{text}</span></td>')
         out.append("".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return out
@@ -494,45 +306,130 @@ def _tradeoff_table(table: Table) -> list[str]:
     out = ['<table id="tradeoff-table"><thead><tr><th>model</th><th>benign refused (x)</th><th>harmful refused (y)</th></tr></thead><tbody>']
     for m in table.models:
         x, y = over.scores[m], harm.scores[m]
-        out.append(f"<tr><td>{esc(m)}</td><td class=\"num\">{esc(score_text(x.value, x.ci_low, x.ci_high, x.n))}</td><td class=\"num\">{esc(score_text(y.value, y.ci_low, y.ci_high, y.n))}</td></tr>")
+        out.append(f'<tr><td>{model_html(m, table.baseline)}</td><td class="num">{esc(score_text(x.value, x.ci_low, x.ci_high, x.n))}</td>'
+                   f'<td class="num">{esc(score_text(y.value, y.ci_low, y.ci_high, y.n))}</td></tr>')
     out.append("</tbody></table>")
     return out
 
 
-def _response_html(text: str | None) -> str:
-    if text is None:
-        return '<pre class="response missing">(no response: the call failed)</pre>'
-    if len(text) > MAX_RESPONSE_CHARS:
-        cut = len(text) - MAX_RESPONSE_CHARS
-        return f'<pre class="response">{esc(text[:MAX_RESPONSE_CHARS])}</pre><p class="sub">… {cut} more characters not shown (see the run file)</p>'
-    if not text.strip():
-        return '<pre class="response">(empty response)</pre>'
-    return f'<pre class="response">{esc(text)}</pre>'
+# --------------------------------------------------------------------------- charts
 
 
-def _example_section(sec: ExampleSection) -> list[str]:
-    out = [f'<section class="examples" id="examples-{esc(sec.dimension)}" data-dimension="{esc(sec.dimension)}">', f"<h3>{esc(sec.dimension)}: {esc(sec.title)}</h3>"]
-    for model, (shown, total) in sec.per_model.items():
-        count = f"{len(shown)} of {total}" if total > len(shown) else str(total)
-        out.append(f'<h4>{esc(model)} <span class="sub">({esc(count)})</span></h4>')
-        if not shown:
-            out.append('<p class="sub">none</p>')
-        for ex in shown:
-            sample = f" · sample {ex.sample}" if ex.sample else ""
-            tag = '<span class="tag tax">baseline ok</span>' if ex.baseline_ok else ""
-            out.append(f'<div class="example" data-model="{esc(model)}" data-unit="{esc(ex.unit)}">')
-            out.append(f'<div class="head"><code>{esc(ex.unit)}</code>{esc(sample)} <span class="tag">{esc(ex.headline)}</span>{tag}</div>')
-            for turn in ex.turns:
-                out.append(f'<div class="label">{esc(turn.title)}</div><pre class="prompt">{esc(turn.prompt)}</pre>')
-                out.append('<div class="label">response</div>' + _response_html(turn.response))
-                out.append('<table class="verdicts"><thead><tr><th>grader</th><th>verdict</th><th>reason</th></tr></thead><tbody>')
-                for v in turn.verdicts:
-                    who = v.grader + (f" ({v.judge})" if v.judge else "")
-                    out.append(f"<tr><td>{esc(who)}</td><td>{esc(v.label)}</td><td>{esc(v.reason)}</td></tr>")
-                out.append("</tbody></table>")
-            out.append("</div>")
+def _key(table: Table) -> str:
+    """The colour (and number) of every model, shared by all charts of the page."""
+    items = [f'<span class="item">{swatch(table.models, m)}{k + 1} {model_html(m, table.baseline)}</span>' for k, m in enumerate(table.models)]
+    return f'<p class="key" aria-label="chart key">{"".join(items)}</p>'
+
+
+def _chart_sections(table: Table) -> list[tuple[str, str, list[str]]]:
+    from taxcheck.console import printable_line
+
+    Figure = load_figure()
+    names = {m: printable_line(m) for m in table.models}
+    reasons = empty_reasons(table)
+    out: list[tuple[str, str, list[str]]] = []
+    over, harm = table.row("over_refusal"), table.row("harmful_refusal")
+    if over is not None and harm is not None:
+        sec = ['<section id="plots"><h2>Refusal trade-off</h2>']
+        if Figure is None:
+            sec.append(f'<p class="note" id="charts-note">{esc(CHARTS_HINT)}</p>')
+            sec += _tradeoff_table(table)
+        else:
+            chart = tradeoff_chart(Figure, table, names)
+            sec += _tradeoff_figure(chart, table, reasons)
+        sec.append("</section>")
+        out.append(("plots", "Refusal trade-off", sec))
+    sec = ['<section id="dimensions"><h2>Scores by dimension</h2>']
+    if Figure is None:
+        if over is None or harm is None:
+            sec.append(f'<p class="note" id="charts-note">{esc(CHARTS_HINT)}</p>')
+        sec.append('<p class="sub">Every score is in the tax table above.</p>')
+    else:
+        sec.append(_key(table))
+        sec.append('<div class="dim-grid" id="dimension-charts">')
+        for idx, row in enumerate(table.rows):
+            sec += _dimension_card(Figure, row, table, names, reasons, idx)
+        sec.append("</div>")
+    sec.append("</section>")
+    out.append(("dimensions", "Scores by dimension", sec))
+    return out
+
+
+def _tradeoff_figure(chart: Chart | None, table: Table, reasons: dict[tuple[str, str, str], str]) -> list[str]:
+    missing = []
+    for m in table.models:
+        for dim in ("over_refusal", "harmful_refusal"):
+            why = reasons.get((dim, m, "score"))
+            if why:
+                missing.append(f"{model_html(m, table.baseline)} is not plotted: no {dim} value ({esc(why)}).")
+                break
+    if chart is None:
+        return [f'<p class="nodata" id="tradeoff-nodata">no data: {" ".join(missing) or "no model has both refusal rates"}</p>']
+    notes = [f"{swatch(table.models, m)}{model_html(m, table.baseline)} has no label in the plot (no free space next to its point)."
+             for m in chart.unlabelled]
+    return [
+        f'<figure id="tradeoff-plot">{chart.svg}<figcaption class="sub">Each model\'s harmful-prompt refusal against its '
+        "benign-prompt refusal, with 95% intervals on both axes. Top left (★) is the ideal: it refuses what is harmful and "
+        "answers what only sounds risky." + "".join(f" {n}" for n in notes + missing) + "</figcaption></figure>"
+    ]
+
+
+def _dimension_card(Figure: Any, row: Any, table: Table, names: dict[str, str], reasons: dict, idx: int) -> list[str]:
+    d = row.dimension.name
+    arrow = "↓ lower is better" if row.dimension.direction == "lower" else "↑ higher is better"
+    head = (f'<span class="head"><b>{wbr_name(d)}</b> <span class="sub">{esc(row.dimension.label)} · {arrow}'
+            + (" · low n" if row.low_n else "") + "</span></span>")
+    chart = dimension_chart(Figure, row, table.models, names, f"dim{idx}")
+    if chart is None:
+        whys = sorted({reasons.get((d, m, "score"), "no answer was graded") for m in table.models})
+        return [f'<div class="dim-card" data-dimension="{esc(d)}">{head}<p class="nodata">no data: {esc("; ".join(whys))}</p></div>']
+    notes = [f'<p class="nodata">{model_html(m, table.baseline)}: no data: {esc(reasons[(d, m, "score")])}</p>'
+             for m in table.models if not has_value(row.scores[m]) and (d, m, "score") in reasons]
+    return [f'<figure class="dim-card" data-dimension="{esc(d)}"><figcaption>{head}</figcaption>{chart.svg}{"".join(notes)}</figure>']
+
+
+def _breakdown(parts: list, table: Table) -> list[str]:
+    out = ['<section id="breakdown"><h2>Breakdown by type</h2>',
+           '<p class="sub">Each dimension by the items\' type, costliest type first, with the main table\'s statistics.</p>']
+    for k, part in enumerate(parts):
+        name = part.dimension.name
+        first = part.table.rows[0] if part.table.rows else None
+        lead = ""
+        measured = [t for t in (first.tax.values() if first is not None else []) if t.n and not math.isnan(t.value)]
+        if measured:
+            lead = f" — costliest: {esc(first.dimension.name)} {esc(tax_text(max(measured, key=lambda t: t.value)))} pp"
+        out.append(f'<details class="breakdown" data-dimension="{esc(name)}"{" open" if k == 0 else ""}>'
+                   f"<summary><b>{wbr_name(name)}</b> by type ({len(part.table.rows)} types){lead}</summary>")
+        out += tax_table(part.table, f"breakdown-{name}", first="type", reasons=_type_reasons(part.table, name))
+        out.append("</details>")
     out.append("</section>")
     return out
+
+
+def _type_reasons(types: Table, dimension: str) -> dict[tuple[str, str, str], str]:
+    """Why a type's cell is empty, in the words of its dimension (``render.why_empty``): a type
+    of hedging where a model never complied has no hedge to measure. Which calls failed is not
+    known per type, so failures are not named here (the main table names them)."""
+    from taxcheck.render import NO_COMMON, why_empty
+
+    generic = why_empty("", {}, None)
+    reason = why_empty(dimension, {dimension: 0}, None)
+    if reason == generic:
+        reason = "no answer of this type was graded"
+    out: dict[tuple[str, str, str], str] = {}
+    for row in types.rows:
+        t = row.dimension.name
+        for m, c in row.scores.items():
+            if not c.n:
+                out[(t, m, "score")] = reason
+        for m, tax in row.tax.items():
+            if not tax.n:
+                base = out.get((t, types.baseline or "", "score"))
+                out[(t, m, "tax")] = out.get((t, m, "score")) or (f"the baseline has no value: {base}" if base else NO_COMMON)
+    return out
+
+
+# --------------------------------------------------------------------------- metadata
 
 
 def served_models(data: RunData) -> dict[str, Counter]:
@@ -550,7 +447,7 @@ def _failed_calls(data: RunData, cap: int = 20) -> list[CallRecord]:
 
 def _metadata(data: RunData, meta: Any) -> list[str]:
     h = data.header
-    out = ['<h2 id="metadata">Run metadata</h2>', '<table id="run-meta"><tbody>']
+    out = ['<section id="metadata"><h2>Run metadata</h2>', '<table id="run-meta"><tbody>']
     rows = [
         ("taxcheck version", h.taxcheck_version),
         ("run id", h.run_id),
@@ -558,17 +455,18 @@ def _metadata(data: RunData, meta: Any) -> list[str]:
         ("command", shlex.join(h.command)),
         ("baseline", h.baseline or "none"),
     ]
-    rows += [(f"param {k}", "" if v is None else v) for k, v in sorted(h.params.items())]
-    out += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows]
+    rows.append(("params", " · ".join(f"{k} {'none' if v is None else v}" for k, v in sorted(h.params.items()))))
+    out += [f'<tr><th>{esc(k)}</th><td class="brk">{esc(v)}</td></tr>' for k, v in rows]
     out.append("</tbody></table>")
 
     out.append('<h3>Suites</h3><table id="suites"><thead><tr><th>suite</th><th>path</th><th>items</th><th>sha256</th></tr></thead><tbody>')
     for s in h.suites:
-        out.append(f"<tr><td>{esc(s.name)}</td><td>{esc(s.path)}</td><td class=\"num\">{esc(s.items)}</td><td><code>{esc(s.sha256)}</code></td></tr>")
+        out.append(f'<tr><td class="brk">{esc(s.name)}</td><td class="brk">{esc(s.path)}</td><td class="int">{esc(s.items)}</td><td><code>{esc(s.sha256)}</code></td></tr>')
     out.append("</tbody></table>")
 
     served = served_models(data)
-    out.append('<h3>Models and usage</h3><table id="usage"><thead><tr><th>model</th><th>endpoint</th><th>served model ids</th><th>requests</th><th>cached</th><th>input tokens</th><th>output tokens</th><th>cost</th><th>failed</th></tr></thead><tbody>')
+    out.append('<h3>Models and usage</h3><table id="usage"><thead><tr><th>model</th><th>endpoint</th><th>served model ids</th>'
+               "<th>requests</th><th>cached</th><th>input tokens</th><th>output tokens</th><th>cost</th><th>failed</th></tr></thead><tbody>")
     failures = Counter(r.model for r in data.calls.values() if r.failed)
     for m in h.models:
         u = meta.usage.get(m, {})
@@ -578,24 +476,37 @@ def _metadata(data: RunData, meta: Any) -> list[str]:
         cost = u.get("cost_usd")
         cost_s = f"${cost:.4f}" if isinstance(cost, (int, float)) else "unknown (no price)"
         out.append(
-            f"<tr><td>{esc(m)}</td><td>{esc(ep_text)}</td><td>{esc(ids)}</td>"
-            + "".join(f'<td class="num">{esc(u.get(k, 0))}</td>' for k in ("requests", "cached", "input_tokens", "output_tokens"))
-            + f'<td class="num">{esc(cost_s)}</td><td class="num">{esc(failures.get(m, 0))}</td></tr>'
+            f'<tr><td class="id">{esc(m)}</td><td class="brk">{esc(ep_text)}</td><td class="brk">{esc(ids)}</td>'
+            + "".join(f'<td class="int">{esc(u.get(k, 0))}</td>' for k in ("requests", "cached", "input_tokens", "output_tokens"))
+            + f'<td class="num">{esc(cost_s)}</td><td class="int">{esc(failures.get(m, 0))}</td></tr>'
         )
     out.append("</tbody></table>")
 
+    if meta.sampling:
+        out.append('<h3>Sampling</h3><table id="sampling"><thead><tr><th>model</th><th>temperature</th><th>max tokens</th><th>adjusted</th></tr></thead><tbody>')
+        for m, s in meta.sampling.items():
+            temp = s.get("temperature") if s.get("temperature_sent", True) else "provider default (none sent)"
+            adjusted = "; ".join(str(a.get("message") or a.get("param")) for a in s.get("adjustments", [])) or "no"
+            out.append(f'<tr><td class="id">{esc(m)}</td><td>{esc(temp)}</td><td class="int">{esc(s.get("max_tokens"))}</td><td class="brk">{esc(adjusted)}</td></tr>')
+        out.append("</tbody></table>")
+
     if meta.agreement:
-        out.append('<h3>Rule vs judge agreement</h3><pre id="agreement">')
-        out.append(esc("\n".join(f"{k}: {v}" for k, v in meta.agreement.items())))
-        out.append("</pre>")
+        out.append('<h3>Rule vs judge agreement</h3><table id="agreement"><thead><tr><th>dimension</th><th>n</th><th>agreement</th>'
+                   "<th>Cohen's κ</th><th>unscored</th></tr></thead><tbody>")
+        for dim, a in meta.agreement.items():
+            agree = "—" if a.get("agreement") is None else f"{a['agreement'] * 100:.0f}%"
+            kappa = "—" if a.get("kappa") is None else f"{a['kappa']:.2f}"
+            out.append(f'<tr><td>{wbr_name(dim)}</td><td class="int">{esc(a.get("n"))}</td><td class="int">{esc(agree)}</td>'
+                       f'<td class="int">{esc(kappa)}</td><td class="int">{esc(a.get("unscored"))}</td></tr>')
+        out.append("</tbody></table>")
 
     failed = _failed_calls(data)
     if failed:
         out.append('<h3>Failed calls</h3><table id="failed-calls"><thead><tr><th>model</th><th>item</th><th>sample/turn</th><th>error</th></tr></thead><tbody>')
         for r in failed:
             err = r.error or {}
-            text = " ".join(str(err.get(k, "")) for k in ("kind", "message") if err.get(k)) or "no text"
-            out.append(f"<tr><td>{esc(r.model)}</td><td>{esc(r.item)}</td><td>{esc(r.sample)}/{esc(r.turn)}</td><td>{esc(text)}</td></tr>")
+            text = " ".join(str(err.get(k, "")) for k in ("kind", "message") if err.get(k)) or r.skipped or "no text"
+            out.append(f'<tr><td class="id">{esc(r.model)}</td><td class="brk">{esc(r.item)}</td><td class="int">{esc(r.sample)}/{esc(r.turn)}</td><td class="brk">{esc(text)}</td></tr>')
         out.append("</tbody></table>")
+    out.append("</section>")
     return out
-
