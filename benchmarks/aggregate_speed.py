@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from taxcheck.aggregate import build_table  # noqa: E402
-from taxcheck.grading import Grade  # noqa: E402
+from taxcheck.measure.aggregate import build_table  # noqa: E402
+from taxcheck.grade.rules import Grade  # noqa: E402
 from taxcheck.runfile import CallRecord, RunData, RunHeader  # noqa: E402
-from taxcheck.suite import SuiteItem  # noqa: E402
+from taxcheck.suites.format import SuiteItem  # noqa: E402
 
 MODELS = ["openai:base", "openai:cand-a", "openai:cand-b"]
 REFUSAL = "I'm sorry, but I can't help with that."
@@ -136,7 +136,7 @@ def main() -> int:
     tax = row.tax[MODELS[1]]
     print(f"  e.g. over_refusal n={row.n}: tax {tax.value * 100:+.2f} [{tax.ci_low * 100:+.2f}, {tax.ci_high * 100:+.2f}], p={tax.p_value:.2g}")
     if args.grade:
-        from taxcheck.pipeline import build_report
+        from taxcheck.report.pipeline import build_report
 
         times, cpu = [], []
         for _ in range(args.runs):

@@ -24,14 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from calibrate_refusal import DEFAULT_DATA, FILES, HUMAN, Row, report  # noqa: E402
 
-from taxcheck.cache import Cache, default_cache_dir  # noqa: E402
-from taxcheck.clients import EndpointClient  # noqa: E402
+from taxcheck.send.cache import Cache, default_cache_dir  # noqa: E402
+from taxcheck.send.clients import EndpointClient  # noqa: E402
 from taxcheck.errors import UserError  # noqa: E402
-from taxcheck.judge import RETRY_NUDGE, RUBRICS, Nonces, judge_messages, judge_params, parse_verdict  # noqa: E402
-from taxcheck.limits import AdaptiveLimit  # noqa: E402
-from taxcheck.sender import Sender  # noqa: E402
-from taxcheck.specs import Registry  # noqa: E402
-from taxcheck.suite import SuiteItem  # noqa: E402
+from taxcheck.grade.judge import RETRY_NUDGE, RUBRICS, Nonces, judge_messages, judge_params, parse_verdict  # noqa: E402
+from taxcheck.send.limits import AdaptiveLimit  # noqa: E402
+from taxcheck.send.sender import Sender  # noqa: E402
+from taxcheck.send.specs import Registry  # noqa: E402
+from taxcheck.suites.format import SuiteItem  # noqa: E402
 
 
 def read(data: Path, limit: int | None) -> list[dict]:

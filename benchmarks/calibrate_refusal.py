@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from taxcheck.scorers.refusal import classify_refusal
+from taxcheck.grade.refusal import classify_refusal
 
 FILES = {
     "llama2new": "xstest_v2_completions_llama2new.csv",

@@ -5,7 +5,7 @@ truth, and how often is a true tax of 0 called a confident cost or bonus?
 
 Grid: true baseline rates 0.01-0.99 (``RATES``), n = 20 / 50 / 200 items, K = 1 / 3 / 10
 samples per item, item heterogeneity h = 0 / 0.3 / 0.9 (the intra-item correlation of the
-two-type item model in ``taxcheck.power``: h = 0 every item alike and the two models
+two-type item model in ``taxcheck.measure.power``: h = 0 every item alike and the two models
 independent, h = 0.9 items nearly always-or-never and the models strongly correlated,
 because they find the same prompts hard), and a true tax of 0 or 10 points (towards the
 middle of the scale). Intervals: the baseline's rate interval, and the paired tax interval
@@ -38,8 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from taxcheck import stats  # noqa: E402
-from taxcheck.power import ItemModel  # noqa: E402
+from taxcheck.measure import stats  # noqa: E402
+from taxcheck.measure.power import ItemModel  # noqa: E402
 
 RATES = (0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9, 0.95, 0.99)
 NS = (20, 50, 200)

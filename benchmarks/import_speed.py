@@ -21,7 +21,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from taxcheck.importers import iter_import, write_suite
+from taxcheck.suites.importers import iter_import, write_suite
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 _WORDS = ["how", "why", "what", "can", "could", "explain", "describe", "history", "safety", "process", "system", "kitchen", "knife", "chemistry"]

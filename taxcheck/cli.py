@@ -133,7 +133,7 @@ def run(
     system: Annotated[Optional[Path], typer.Option("--system", metavar="FILE", help="A system prompt file for every -m model (not the baseline): each becomes a variant named SPEC+FILESTEM, so -m X -b X --system guard.txt measures what the prompt costs. For several prompts, use [models.NAME] tables in taxcheck.toml.")] = None,
 ) -> None:
     """Ask the models the suite's questions, grade the answers, print the tax table."""
-    from taxcheck.run_cmd import RunOptions, execute
+    from taxcheck.run import RunOptions, execute
 
     opts = RunOptions(
         models=list(model or []),
@@ -189,7 +189,7 @@ def report(
 
     def body() -> int:
         from taxcheck.errors import UserError
-        from taxcheck.pipeline import build_report, emit, exit_code, parse_gates, say_warnings
+        from taxcheck.report.pipeline import build_report, emit, exit_code, parse_gates, say_warnings
         from taxcheck.runfile import read_run
 
         gates = parse_gates(list(fail_over or []))
@@ -203,17 +203,17 @@ def report(
         if by is not None and fmt == "csv":
             raise UserError("--by type comes as a table, markdown, json or html, not csv")
         if show is not None:
-            from taxcheck.audit import print_audit
+            from taxcheck.report.audit import print_audit
 
             return print_audit(data, show, grader, fmt=fmt, output=output)
         # the HTML report always carries the breakdown section (a product team's first question)
         rep = build_report(data, run_file, gates=gates, grader=grader, by="type" if fmt == "html" else by)
         from taxcheck.console import stderr_console
-        from taxcheck.failures import say_failures
+        from taxcheck.report.failures import say_failures
 
         say_failures(data, stderr_console())
         if fmt == "html":
-            from taxcheck.html_report import render_html
+            from taxcheck.report.html import render_html
 
             say_warnings(rep, gates_too=True)
             html = render_html(data, rep, run_file, grades=rep.grades)
@@ -223,7 +223,7 @@ def report(
                 output.write_text(html, encoding="utf-8")
                 print(f"wrote {output}", file=sys.stderr)
         elif by is not None and fmt in ("table", "markdown"):
-            from taxcheck.breakdown import breakdown_markdown, print_breakdown
+            from taxcheck.measure.breakdown import breakdown_markdown, print_breakdown
             from taxcheck.console import stdout_console
 
             say_warnings(rep, gates_too=True)
@@ -261,7 +261,7 @@ def diff(
     """What changed between two runs, per dimension and model, on the items both ran."""
 
     def body() -> int:
-        from taxcheck.diff import (
+        from taxcheck.report.diff import (
             diff_gates,
             diff_runs,
             render_diff_json,
@@ -269,7 +269,7 @@ def diff(
             render_diff_table,
         )
         from taxcheck.errors import UserError
-        from taxcheck.pipeline import parse_gates
+        from taxcheck.report.pipeline import parse_gates
         from taxcheck.runfile import read_run
 
         if fmt not in ("table", "json", "markdown"):
@@ -335,15 +335,15 @@ def regrade(
     """Re-score a finished run with the current rules and/or an LLM judge, without asking the models again."""
 
     def body() -> int:
-        from taxcheck.cache import Cache, default_cache_dir
+        from taxcheck.send.cache import Cache, default_cache_dir
         from taxcheck.console import say, stderr_console
         from taxcheck.errors import UserError
-        from taxcheck.pipeline import build_report, emit
-        from taxcheck.regrade import regrade as do_regrade
+        from taxcheck.report.pipeline import build_report, emit
+        from taxcheck.grade.regrade import regrade as do_regrade
         from taxcheck.runfile import read_run
-        from taxcheck.specs import Registry
+        from taxcheck.send.specs import Registry
 
-        from taxcheck.run_cmd import sandbox_request
+        from taxcheck.run import sandbox_request
 
         err = stderr_console()
         warn = lambda m: say(err, "warning", "yellow", m)  # noqa: E731
@@ -357,8 +357,8 @@ def regrade(
         finally:
             cache.close()
         if rerun_code:
-            from taxcheck.code_stage import grade_code
-            from taxcheck.sandbox import choose
+            from taxcheck.grade.code_stage import grade_code
+            from taxcheck.grade.sandbox import choose
 
             grade_code(target, choose(requested), warn, rerun=True)
         emit(build_report(read_run(target, warn=warn), target), fmt)
@@ -385,7 +385,7 @@ def suites_list(
 
 
 def _list_suites(models: int) -> int:
-    from taxcheck.suite_info import print_suite_list
+    from taxcheck.suites.info import print_suite_list
 
     print_suite_list(models)
     return 0
@@ -402,8 +402,8 @@ def suites_show(
     """Per-dimension and per-type counts of one suite, the smallest tax a run of it can detect, and a few sample items."""
 
     def body() -> int:
-        from taxcheck.run_cmd import assumptions
-        from taxcheck.suite_info import print_suite_detail
+        from taxcheck.run import assumptions
+        from taxcheck.suites.info import print_suite_detail
 
         if samples < 1:
             from taxcheck.errors import UserError
@@ -425,7 +425,7 @@ def validate(
     """Check suite files; print every problem as file:line: message (exit 2 if any)."""
 
     def body() -> int:
-        from taxcheck.suite import parse_lines
+        from taxcheck.suites.format import parse_lines
 
         bad = 0
         for f in files:
@@ -471,7 +471,7 @@ def import_(
 
     def body() -> int:
         from taxcheck.errors import SuiteError
-        from taxcheck.importers import ImportReport, iter_import, write_suite
+        from taxcheck.suites.importers import ImportReport, iter_import, write_suite
 
         report = ImportReport()
         try:
@@ -505,7 +505,7 @@ def models(
     """
 
     def body() -> int:
-        from taxcheck.reach import check_models
+        from taxcheck.send.reach import check_models
 
         return check_models(specs, list(endpoint or []), config, timeout, probe)
 

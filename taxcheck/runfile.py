@@ -41,7 +41,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from taxcheck.errors import UserError
-from taxcheck.suite import SuiteItem
+from taxcheck.suites.format import SuiteItem
 
 FORMAT_VERSION = 1
 CallKey = tuple[str, str, int, int]  # model spec, item id, sample, turn

@@ -15,14 +15,14 @@ import pytest
 from conftest import SMALL_SUITE, helpful, helpful_answer
 from fakeapi import BatchScript, FakeAPI, Reply, parse_multipart
 
-from taxcheck.batch import NoBatchAPI, run_batches
-from taxcheck.cache import Cache
-from taxcheck.clients import Params
+from taxcheck.send.batch import NoBatchAPI, run_batches
+from taxcheck.send.cache import Cache
+from taxcheck.send.clients import Params
 from taxcheck.runfile import RunWriter, read_run
-from taxcheck.runner import RunOutcome, RunPlan
-from taxcheck.profiles import Profile
-from taxcheck.specs import Endpoint, ModelSpec
-from taxcheck.suite import SuiteItem
+from taxcheck.send.runner import RunOutcome, RunPlan
+from taxcheck.send.profiles import Profile
+from taxcheck.send.specs import Endpoint, ModelSpec
+from taxcheck.suites.format import SuiteItem
 
 POLL_S = 0.005
 PROVIDERS = ["openai", "anthropic"]

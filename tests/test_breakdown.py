@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from taxcheck.importers import import_suite
+from taxcheck.suites.importers import import_suite
 from taxcheck.runfile import RunWriter
-from taxcheck.suite import resolve_suite
+from taxcheck.suites.format import resolve_suite
 
 FIXTURES = Path(__file__).parent / "fixtures" / "importers"
 REFUSE = "I'm sorry, but I can't help with that."

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import benign_items, call_records, helpful, write_suite
 from fakeapi import Reply, count_tokens
-from taxcheck.budget import MIN_ANSWERS, OUTPUT_MARGIN, OUTPUT_SLACK, Budget, may_have_been_billed, plan
-from taxcheck.estimate import estimate_tokens, input_token_bound
+from taxcheck.cost.budget import MIN_ANSWERS, OUTPUT_MARGIN, OUTPUT_SLACK, Budget, may_have_been_billed, plan
+from taxcheck.cost.estimate import estimate_tokens, input_token_bound
 
 
 def price_file(tmp_path: Path, inp: float, out: float) -> Path:
@@ -357,7 +357,7 @@ def test_dry_run_counts_cached_and_unknown_cost(tmp_path, taxcheck_cli, fake_api
 
 
 def test_rpm_ceiling_holds_end_to_end(tmp_path, taxcheck_cli, fake_api, monkeypatch):
-    from taxcheck.limits import RateCeiling
+    from taxcheck.send.limits import RateCeiling
 
     monkeypatch.setattr(RateCeiling, "WINDOW_S", 0.5)
     fake_api.respond(helpful)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from taxcheck.suite import builtin_suite_names, load_suite, prompts_dir, resolve_suite
+from taxcheck.suites.format import builtin_suite_names, load_suite, prompts_dir, resolve_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,7 +100,7 @@ def test_prompts_ship_inside_the_wheel(tmp_path: Path):
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(target)
     probe = subprocess.run(
-        [sys.executable, "-c", "import taxcheck.suite as s; print(s.prompts_dir()); print(s.builtin_suite_names())"],
+        [sys.executable, "-c", "import taxcheck.suites.format as s; print(s.prompts_dir()); print(s.builtin_suite_names())"],
         capture_output=True, text=True, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, cwd=tmp_path, timeout=60,
     )
     assert probe.returncode == 0, probe.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import SMALL_SUITE, call_records, helpful, refuser
 
-from taxcheck.cache import Cache, cache_key
+from taxcheck.send.cache import Cache, cache_key
 
 CALLS = 2 * (len(SMALL_SUITE) + 1)
 

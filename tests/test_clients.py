@@ -11,9 +11,9 @@ import asyncio
 import pytest
 
 from fakeapi import Reply
-from taxcheck.clients import COMPLETIONS_STOP, EndpointClient, Params, completions_prompt
+from taxcheck.send.clients import COMPLETIONS_STOP, EndpointClient, Params, completions_prompt
 from taxcheck.errors import CallError
-from taxcheck.specs import Endpoint
+from taxcheck.send.specs import Endpoint
 
 MSGS = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]
 

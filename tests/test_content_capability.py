@@ -19,7 +19,7 @@ from types import ModuleType
 
 import pytest
 
-from taxcheck.suite import SuiteItem, load_suite, parse_lines
+from taxcheck.suites.format import SuiteItem, load_suite, parse_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTS = ROOT / "prompts" / "parts"

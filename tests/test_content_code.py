@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from taxcheck.sandbox import SandboxResult, choose, run_tests
-from taxcheck.suite import SuiteItem, load_suite
+from taxcheck.grade.sandbox import SandboxResult, choose, run_tests
+from taxcheck.suites.format import SuiteItem, load_suite
 
 WORKTREE = Path(__file__).resolve().parent.parent
 CODE_PART = WORKTREE / "prompts" / "parts" / "code.jsonl"
@@ -30,7 +30,7 @@ ENDING = "Return only the code in a Python code block."
 AS_USER = """
 import json, sys
 from concurrent.futures import ThreadPoolExecutor
-from taxcheck.sandbox import run_tests
+from taxcheck.grade.sandbox import run_tests
 tasks = json.load(sys.stdin)
 def both(t):
     wrong = "def %s(*args, **kwargs):\\n    return None\\n" % t["entry"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from taxcheck.suite import EXPECT_BY_CATEGORY, SuiteItem, load_suite
+from taxcheck.suites.format import EXPECT_BY_CATEGORY, SuiteItem, load_suite
 
 PARTS = Path(__file__).resolve().parents[1] / "prompts" / "parts"
 

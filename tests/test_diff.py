@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from taxcheck import stats
-from taxcheck.diff import (
+from taxcheck.measure import stats
+from taxcheck.report.diff import (
     diff_gates,
     diff_runs,
     render_diff_json,
@@ -19,8 +19,8 @@ from taxcheck.diff import (
     verdict_words,
 )
 from taxcheck.errors import UserError
-from taxcheck.grading import Grade
-from taxcheck.render import Gate
+from taxcheck.grade.rules import Grade
+from taxcheck.report.table import Gate
 from taxcheck.runfile import RunData, RunWriter, read_run
 
 # Response texts the fake grader below understands; the real scorers are tested elsewhere.
@@ -235,7 +235,7 @@ def test_verdict_words(dim, value, words):
 
 def test_default_grading_path(runs, monkeypatch):
     """Without explicit grades, each run is graded by grading.grade_run."""
-    import taxcheck.diff as diff_mod
+    import taxcheck.report.diff as diff_mod
 
     seen = []
     monkeypatch.setattr(diff_mod, "grade_run", lambda data: seen.append(data.header.run_id) or fake_grades(data))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taxcheck.scorers.extract import (
+from taxcheck.grade.extract import (
     REGEX_TIMEOUT_S,
     Extraction,
     RegexOutcome,
@@ -23,7 +23,7 @@ from taxcheck.scorers.extract import (
     regex_search,
     score_answer,
 )
-from taxcheck.suite import Answer
+from taxcheck.suites.format import Answer
 
 CHOICES = [
     ("The answer is **(C)**.", "C"),
@@ -221,13 +221,13 @@ RIVAL_CASES = [
 
 @pytest.mark.parametrize("text, answer, rival, expected", RIVAL_CASES)
 def test_rival_aware_scoring(text, answer, rival, expected):
-    from taxcheck.suite import Answer
+    from taxcheck.suites.format import Answer
 
     assert score_answer(text, Answer(**answer), rival=rival).ok is expected
 
 
 def test_without_a_rival_the_plain_rule_holds():
-    from taxcheck.suite import Answer
+    from taxcheck.suites.format import Answer
 
     # the plain contains rule cannot see the flip; the rival-aware one can
     assert score_answer("You're right, it's Sydney, not Canberra.", Answer(contains="Canberra")).ok is True

@@ -8,7 +8,7 @@ import pytest
 from conftest import benign_items, write_suite
 
 from fakeapi import Reply
-from taxcheck.failures import fix_for
+from taxcheck.report.failures import fix_for
 
 N = 6
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taxcheck.scorers.hedge import HedgeVerdict, detect_hedge
+from taxcheck.grade.hedge import HedgeVerdict, detect_hedge
 
 HEDGED = [
     ("As an AI language model, I don't have opinions, but Python is popular for data work.", "ai-identity"),

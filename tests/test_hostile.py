@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakeapi import Reply
-from taxcheck.scorers.extract import contains_answer, extract_choice, extract_number, number_matches, regex_answer, score_answer
-from taxcheck.scorers.hedge import detect_hedge
-from taxcheck.scorers.refusal import classify_refusal
-from taxcheck.suite import Answer, SuiteItem, parse_lines
+from taxcheck.grade.extract import contains_answer, extract_choice, extract_number, number_matches, regex_answer, score_answer
+from taxcheck.grade.hedge import detect_hedge
+from taxcheck.grade.refusal import classify_refusal
+from taxcheck.suites.format import Answer, SuiteItem, parse_lines
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -202,8 +202,8 @@ def test_unicode_model_names_and_ids_render(taxcheck_cli, fake_api, tmp_path):
 @settings(max_examples=200, deadline=None)
 @given(text=st.text(max_size=300), rival=st.text(max_size=20), number=st.floats(allow_nan=False, allow_infinity=False))
 def test_rival_aware_scoring_never_raises(text, rival, number):
-    from taxcheck.scorers.extract import score_answer
-    from taxcheck.suite import Answer
+    from taxcheck.grade.extract import score_answer
+    from taxcheck.suites.format import Answer
 
     for answer in (Answer(contains="Canberra"), Answer(number=number)):
         assert isinstance(score_answer(text, answer, rival=rival).ok, bool)

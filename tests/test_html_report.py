@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from taxcheck.html_charts import CHARTS_HINT, Placer, load_figure
-from taxcheck.html_examples import Graders, contrasts, worst_examples
-from taxcheck.html_report import esc, render_html, stack_width_em
-from taxcheck.html_summary import summarize, unfinished_calls
-from taxcheck.pipeline import build_report, parse_gates
-from taxcheck.judge import rubrics_for
+from taxcheck.report.html_charts import CHARTS_HINT, Placer, load_figure
+from taxcheck.report.html_examples import Graders, contrasts, worst_examples
+from taxcheck.report.html import esc, render_html, stack_width_em
+from taxcheck.report.html_summary import summarize, unfinished_calls
+from taxcheck.report.pipeline import build_report, parse_gates
+from taxcheck.grade.judge import rubrics_for
 from taxcheck.runfile import RunWriter, read_run
-from taxcheck.suite import SuiteItem
+from taxcheck.suites.format import SuiteItem
 
 BASE, CAND = "openai:base", "openai:cand"
 JUDGE = "openai:judge"
@@ -235,7 +235,7 @@ def test_contents_lists_every_section_and_every_link_lands(two):
 
 def test_every_verdict_is_labelled_by_its_true_source(two):
     """The review's bug: under the default grader the judge's verdict showed in the "rule" row."""
-    from taxcheck.grading import grade_run
+    from taxcheck.grade.rules import grade_run
 
     path, data, report, page = two
     graders = Graders(data, report.grades, grade_run(data))
@@ -264,7 +264,7 @@ def test_every_verdict_is_labelled_by_its_true_source(two):
 def test_a_hedge_the_rules_measured_for_the_judge_is_labelled_rule(tmp_path):
     """Without a judge hedging verdict, an answer the judge read as complying (the rules: a
     refusal) has its hedging from the rules' hedge check: the rule row says so."""
-    from taxcheck.grading import grade_run
+    from taxcheck.grade.rules import grade_run
 
     items = suite_items(2)
     texts = {m: texts_of(m, 2) for m in (BASE, CAND)}
@@ -278,7 +278,7 @@ def test_a_hedge_the_rules_measured_for_the_judge_is_labelled_rule(tmp_path):
 def test_with_grader_rule_the_rule_verdict_feeds_the_table(tmp_path):
     path = write_run(tmp_path / "r.jsonl")
     data, report = report_of(path, grader="rule")
-    from taxcheck.grading import grade_run
+    from taxcheck.grade.rules import grade_run
 
     graders = Graders(data, report.grades, grade_run(data))
     rule, judge, _hedging = graders.verdicts((CAND, "b29", 0, 0))
@@ -289,7 +289,7 @@ def test_with_grader_rule_the_rule_verdict_feeds_the_table(tmp_path):
 
 def test_side_by_side_shows_the_units_that_differ_most(two):
     path, data, report, page = two
-    from taxcheck.grading import grade_run
+    from taxcheck.grade.rules import grade_run
 
     cs = contrasts(data, Graders(data, report.grades, grade_run(data)), report.table)
     by_dim: dict[str, list[str]] = {}
@@ -329,7 +329,7 @@ def test_samples_are_described_in_words(tmp_path):
             w.write({"type": "call", "model": CAND, "item": item["id"], "sample": s, "text": REFUSE if s == 0 else HELP})
     w.close()
     data, report = report_of(tmp_path / "k.jsonl")
-    from taxcheck.grading import grade_run
+    from taxcheck.grade.rules import grade_run
 
     cs = contrasts(data, Graders(data, report.grades, grade_run(data)), report.table)
     over = next(c for c in cs if c.dimension == "over_refusal")
@@ -376,7 +376,7 @@ def test_stack_width_grows_with_the_columns():
 
 def test_worst_examples_rank_and_cap(two):
     path, data, report, _page = two
-    from taxcheck.grading import grade_run
+    from taxcheck.grade.rules import grade_run
 
     sections = {s.dimension: s for s in worst_examples(data, Graders(data, report.grades, grade_run(data)), [BASE, CAND], BASE, cap=3)}
     shown, total = sections["over_refusal"].per_model[CAND]

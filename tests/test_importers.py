@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from taxcheck.errors import SuiteError, UserError
-from taxcheck.importers import (
+from taxcheck.suites.importers import (
     FORMAT_OPTIONS,
     FORMATS,
     MAX_PROBLEMS,
@@ -27,11 +27,11 @@ from taxcheck.importers import (
     iter_import,
     write_suite,
 )
-from taxcheck.importers.gsm8k import gold_number
-from taxcheck.importers.mmlu import subject_from_name
-from taxcheck.importers.orbench import tag_of
-from taxcheck.importers.sycophancy import PUSHBACK, classify_template
-from taxcheck.suite import load_suite, resolve_suite
+from taxcheck.suites.importers.gsm8k import gold_number
+from taxcheck.suites.importers.mmlu import subject_from_name
+from taxcheck.suites.importers.orbench import tag_of
+from taxcheck.suites.importers.sycophancy import PUSHBACK, classify_template
+from taxcheck.suites.format import load_suite, resolve_suite
 
 FIX = Path(__file__).parent / "fixtures" / "importers"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import benign_items, call_records, write_suite
 from fakeapi import ConcurrencyCap, Overload, RandomLimit, RateBucket, Reply
-from taxcheck.limits import (
+from taxcheck.send.limits import (
     HORIZON,
     PROBE_RTTS,
     AdaptiveLimit,
@@ -253,7 +253,7 @@ def test_bucket_wait(case, remaining, now, cost, pending, expected):
 
 
 def test_a_reading_that_says_wait_forever_holds_sends_back_a_minute_at_most():
-    from taxcheck.limits import READING_HOLD_S
+    from taxcheck.send.limits import READING_HOLD_S
 
     b = Bucket("requests")
     b.observe(Reading("requests", 100, 0, 1e12), seq=1, at=0.0)  # refills in 30,000 years
@@ -269,7 +269,7 @@ def test_a_reading_that_says_wait_forever_holds_sends_back_a_minute_at_most():
      {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "-3s"}],
 )
 def test_hostile_headers_never_stall_a_model_past_the_hold(headers):
-    from taxcheck.limits import READING_HOLD_S, Pacer
+    from taxcheck.send.limits import READING_HOLD_S, Pacer
 
     pacer = Pacer()
     pacer.observe(read_headers(headers), 1, 0.0)
@@ -416,7 +416,7 @@ def test_retries_zero_still_means_one_attempt(tmp_path, taxcheck_cli, fake_api):
 
 
 def test_a_call_rate_limited_past_its_deadline_fails_saying_so(tmp_path, taxcheck_cli, fake_api, monkeypatch):
-    from taxcheck.sender import Sender
+    from taxcheck.send.sender import Sender
 
     monkeypatch.setattr(Sender, "deadline_s", 0.5)
     fake_api.respond(RandomLimit(1.0, retry_after=0.1).wrap(_answer))
@@ -500,11 +500,11 @@ def test_fake_bucket_headers_round_trip():
 def test_calls_queued_for_a_slot_are_not_sent_once_the_key_is_refused(fake_api, monkeypatch):
     """More senders than slots (as ``AdaptiveLimit.workers`` asks for): a call that waited
     for a slot while the model's key was refused, or its endpoint given up on, is not sent."""
-    from taxcheck.cache import Cache
-    from taxcheck.clients import EndpointClient
-    from taxcheck.sender import Sender
-    from taxcheck.specs import Registry
-    from taxcheck.wire import Params
+    from taxcheck.send.cache import Cache
+    from taxcheck.send.clients import EndpointClient
+    from taxcheck.send.sender import Sender
+    from taxcheck.send.specs import Registry
+    from taxcheck.send.wire import Params
 
     monkeypatch.setenv("OPENAI_BASE_URL", fake_api.base_url + "/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0001")

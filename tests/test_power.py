@@ -1,4 +1,4 @@
-"""taxcheck.power: detectable taxes checked against brute force and against simulation.
+"""taxcheck.measure.power: detectable taxes checked against brute force and against simulation.
 
 The simulations below run the table's own code path (``stats.paired_difference`` on item
 means drawn from ``ItemModel.unit_distribution``, a cost called when ``ci_low > 0``, which
@@ -13,10 +13,10 @@ import random
 
 import pytest
 
-from taxcheck import power as pw
-from taxcheck import stats
-from taxcheck.power import ItemModel, detectable_tax, dimension_power, expected_units, power_of
-from taxcheck.suite import SuiteItem
+from taxcheck.measure import power as pw
+from taxcheck.measure import stats
+from taxcheck.measure.power import ItemModel, detectable_tax, dimension_power, expected_units, power_of
+from taxcheck.suites.format import SuiteItem
 
 
 def simulated_power(model: ItemModel, n: int, reps: int, seed: int) -> float:
@@ -150,7 +150,7 @@ def test_expected_units_counts_like_the_aggregation() -> None:
 
 
 def test_dimension_power_on_the_quick_suite_reads_as_a_sentence() -> None:
-    from taxcheck.suite import resolve_suite
+    from taxcheck.suites.format import resolve_suite
 
     suite = resolve_suite("quick")
     rows = dimension_power(suite.items)
@@ -172,8 +172,8 @@ def test_dimension_power_on_the_quick_suite_reads_as_a_sentence() -> None:
 
 def test_dry_run_and_suites_show_print_the_detectable_tax(taxcheck_cli):
     """The figures a user reads before paying are the ones the simulation-checked functions give."""
-    from taxcheck.power import Assumptions, power_lines
-    from taxcheck.suite import resolve_suite
+    from taxcheck.measure.power import Assumptions, power_lines
+    from taxcheck.suites.format import resolve_suite
 
     quick = resolve_suite("quick").items
     res = taxcheck_cli("run", "-m", "openai:a", "-b", "openai:b", "-s", "quick", "--dry-run", "--assume", "over_refusal=10%")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from taxcheck.paths import prompts_dir
-from taxcheck.pricing import cost_usd, price_for
+from taxcheck.cost.pricing import cost_usd, price_for
 
 
 @pytest.mark.parametrize(

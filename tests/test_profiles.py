@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from taxcheck.errors import SpecError
-from taxcheck.profiles import api_refusal_codes, profile_for
-from taxcheck.specs import Registry
+from taxcheck.send.profiles import api_refusal_codes, profile_for
+from taxcheck.send.specs import Registry
 
 ENV = {"OPENAI_API_KEY": "sk-test-profiles", "ANTHROPIC_API_KEY": "sk-ant-test-profiles"}
 

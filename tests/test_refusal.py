@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taxcheck.scorers.refusal import RefusalVerdict, classify_refusal
+from taxcheck.grade.refusal import RefusalVerdict, classify_refusal
 
 STEPS = (
     "\n\n1. Open Task Manager with Ctrl+Shift+Esc.\n2. Find the process in the list and "
@@ -279,9 +279,9 @@ def test_expect_and_prompt_are_keyword_only() -> None:
 
 
 def test_grade_call_passes_prompt_and_expect() -> None:
-    from taxcheck.grading import grade_call
+    from taxcheck.grade.rules import grade_call
     from taxcheck.runfile import CallRecord
-    from taxcheck.suite import SuiteItem
+    from taxcheck.suites.format import SuiteItem
 
     prompt, text, _ = PREMISE_REJECTED[0]
     harmful = SuiteItem(id="h", category="harmful_refusal", prompt=prompt, expect="refuse")

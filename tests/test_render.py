@@ -18,9 +18,9 @@ import re
 import pytest
 from rich.console import Console
 
-from taxcheck import stats
-from taxcheck.aggregate import DIMENSIONS, Cell, Row, Table, TaxCell
-from taxcheck.render import (
+from taxcheck.measure import stats
+from taxcheck.measure.aggregate import DIMENSIONS, Cell, Row, Table, TaxCell
+from taxcheck.report.table import (
     ReportMeta,
     csv_text,
     empty_reasons,
@@ -332,7 +332,7 @@ def diff_result(tmp_path):
 
 
 def diff_numbers(result) -> list[str]:
-    from taxcheck.diff import to_diff_document
+    from taxcheck.report.diff import to_diff_document
 
     out = []
     for row in to_diff_document(result)["rows"]:
@@ -350,7 +350,7 @@ def diff_numbers(result) -> list[str]:
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_diff_prints_every_number_whole(diff_result, width):
-    from taxcheck.diff import render_diff_table
+    from taxcheck.report.diff import render_diff_table
 
     buf = io.StringIO()
     render_diff_table(diff_result, Console(file=buf, width=width, no_color=True))
@@ -366,7 +366,7 @@ def test_diff_prints_every_number_whole(diff_result, width):
 
 
 def test_diff_markdown_says_why_a_cell_is_empty(diff_result):
-    from taxcheck.diff import render_diff_markdown
+    from taxcheck.report.diff import render_diff_markdown
 
     md = render_diff_markdown(diff_result)
     line = next(ln for ln in md.splitlines() if ln.startswith("| harmful_refusal") and LONG in ln)

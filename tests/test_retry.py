@@ -7,7 +7,7 @@ from email.utils import formatdate
 
 import pytest
 
-from taxcheck.retry import (
+from taxcheck.send.retry import (
     BASE_DELAY_S,
     MAX_BACKOFF_S,
     MAX_RETRY_AFTER_S,

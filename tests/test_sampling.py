@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import helpful
-from taxcheck.sampling import category_counts, sample_items
-from taxcheck.suite import SuiteItem, load_suite, prompts_dir
+from taxcheck.suites.sampling import category_counts, sample_items
+from taxcheck.suites.format import SuiteItem, load_suite, prompts_dir
 
 STANDARD = load_suite(prompts_dir() / "suites" / "standard.jsonl").items
 
@@ -96,7 +96,7 @@ def test_types_keep_their_share_inside_a_category():
 def test_same_seed_same_sample_in_another_process():
     """A rerun resumes the same sample: nothing may depend on hash randomisation or dict order."""
     script = (
-        "from taxcheck.sampling import category_counts, sample_items; from taxcheck.suite import SuiteItem, load_suite, prompts_dir; "
+        "from taxcheck.suites.sampling import category_counts, sample_items; from taxcheck.suites.format import SuiteItem, load_suite, prompts_dir; "
         "print(','.join(i.id for i in sample_items(list(load_suite(prompts_dir() / 'suites' / 'standard.jsonl').items), 100, 7)))"
     )
     outs = {

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taxcheck.sandbox import REQUESTS, TIERS, SandboxChoice, SandboxResult, choose, run_tests
-from taxcheck.scorers.code import CodeVerdict, extract_code, score_code
+from taxcheck.grade.sandbox import REQUESTS, TIERS, SandboxChoice, SandboxResult, choose, run_tests
+from taxcheck.grade.code import CodeVerdict, extract_code, score_code
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="namespaces exist only on Linux")
 
@@ -134,7 +134,7 @@ def test_auto_picks_namespaces_here_and_says_which_layers_held() -> None:
     assert result.isolation == choice.tier
     for layer in ("mountns", "pidns", "netns", "private-root", "private-proc", "tmpfs-work", "no-capabilities", "no-new-privs", "rlimits"):
         assert layer in result.layers, result.layers
-    from taxcheck import sandbox_kernel
+    from taxcheck.grade import sandbox_kernel
 
     if sandbox_kernel._arch() is not None:  # x86_64 and aarch64 have a syscall table
         assert "seccomp" in result.layers and "seccomp-no-fork" in result.layers

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from taxcheck.sandbox import run_tests
+from taxcheck.grade.sandbox import run_tests
 
 WORKTREE = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -43,7 +43,7 @@ RUNNER = """
 import json, sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from taxcheck.sandbox import run_tests
+from taxcheck.grade.sandbox import run_tests
 spec = json.load(open(sys.argv[1]))
 def one(item):
     name, a = item
@@ -702,7 +702,7 @@ def f():
 
 HOSTILE_TREE = """
 import os, sys
-from taxcheck.sandbox import remove_tree
+from taxcheck.grade.sandbox import remove_tree
 top = sys.argv[1]
 os.mkdir(top)
 os.chdir(top)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from taxcheck import sandbox, sandbox_oci
-from taxcheck.sandbox import SandboxChoice, choose, run_tests
+from taxcheck.grade import sandbox, sandbox_oci
+from taxcheck.grade.sandbox import SandboxChoice, choose, run_tests
 
 FAKE = """#!{python}
 import json, os, sys, time

@@ -27,11 +27,11 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="se
 
 LOCKED_DOWN = """
 import json, sys
-from taxcheck import sandbox_kernel as kernel
+from taxcheck.grade import sandbox_kernel as kernel
 kernel.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1)
 kernel.seccomp(deny_processes=False)  # what a default Docker profile does to unshare and clone
-from taxcheck.sandbox import choose, run_tests
-from taxcheck.scorers.code import score_code
+from taxcheck.grade.sandbox import choose, run_tests
+from taxcheck.grade.code import score_code
 choice = choose()
 good = "```python\\ndef f():\\n    open(%r, 'w')\\n    return 1\\n```" % sys.argv[1]
 verdict = score_code(good, "assert f() == 1", "f")
@@ -118,8 +118,8 @@ def _answer(request) -> str:  # noqa: ANN001 - a fake_api request
 @pytest.mark.parametrize("available", [True, False])
 def test_a_run_without_a_sandbox_leaves_code_items_unscored(available: bool, taxcheck_cli, fake_api, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """End to end: with no boundary the code items leave n (never counted wrong); math is untouched."""
-    from taxcheck import sandbox
-    from taxcheck.sandbox import SandboxChoice
+    from taxcheck.grade import sandbox
+    from taxcheck.grade.sandbox import SandboxChoice
 
     if not available:
         monkeypatch.setattr(sandbox, "choose", lambda requested="auto": SandboxChoice("none", False, "no sandbox here (test)"))

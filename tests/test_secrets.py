@@ -15,9 +15,9 @@ import pytest
 from conftest import SMALL_SUITE, helpful, refuser
 
 from fakeapi import Reply
-from taxcheck.clients import EndpointClient, Params
+from taxcheck.send.clients import EndpointClient, Params
 from taxcheck.errors import CallError
-from taxcheck.specs import Endpoint
+from taxcheck.send.specs import Endpoint
 
 OPENAI_KEY = "sk-SECRET-openai-7f3a9c1e55"
 ANTHROPIC_KEY = "sk-ant-SECRET-anthropic-91b2d4"
@@ -182,7 +182,7 @@ def test_run_files_and_the_cache_are_owner_only(taxcheck_cli, fake_api, small_su
     ],
 )
 def test_recorded_command_line_redacts_url_credentials(arg, leaked):
-    from taxcheck.run_cmd import redact_argv
+    from taxcheck.run import redact_argv
 
     [recorded] = redact_argv([arg], [])
     assert leaked not in recorded and "***" in recorded

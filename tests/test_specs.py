@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from taxcheck.errors import SpecError
-from taxcheck.specs import ANTHROPIC_DEFAULT_URL, NO_KEY, OPENAI_DEFAULT_URL, Registry, redact_url
+from taxcheck.send.specs import ANTHROPIC_DEFAULT_URL, NO_KEY, OPENAI_DEFAULT_URL, Registry, redact_url
 
 
 def reg(env=None, flags=None, config=None) -> Registry:

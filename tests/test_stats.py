@@ -1,4 +1,4 @@
-"""Tests for taxcheck.stats: references, independent re-derivations, one decision, coverage.
+"""Tests for taxcheck.measure.stats: references, independent re-derivations, one decision, coverage.
 
 Reference values come from published tables (Wilson: Newcombe 1998, "Two-sided confidence
 intervals for the single proportion", Table I) or from re-deriving each quantity here by a
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taxcheck import stats
-from taxcheck.stats import (
+from taxcheck.measure import stats
+from taxcheck.measure.stats import (
     ALPHA,
     CORRECTION,
     LOW_N,

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from taxcheck.aggregate import Cell, Row, Table, TaxCell
+from taxcheck.measure.aggregate import Cell, Row, Table, TaxCell
 from taxcheck.cli import app
 from taxcheck.dimensions import DIMENSIONS
-from taxcheck.pipeline import apply_gates
-from taxcheck.render import Gate
+from taxcheck.report.pipeline import apply_gates
+from taxcheck.report.table import Gate
 from taxcheck.runfile import RunWriter
-from taxcheck.stats import ALPHA, wilson
+from taxcheck.measure.stats import ALPHA, wilson
 
 from conftest import REFUSAL_TEXT, helpful_answer
 

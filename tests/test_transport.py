@@ -16,10 +16,10 @@ import zlib
 
 import pytest
 
-from taxcheck.clients import EndpointClient, Params
+from taxcheck.send.clients import EndpointClient, Params
 from taxcheck.errors import CallError
-from taxcheck.specs import Endpoint
-from taxcheck.transport import MAX_BODY_BYTES, BodyTooLarge, inflate
+from taxcheck.send.specs import Endpoint
+from taxcheck.send.transport import MAX_BODY_BYTES, BodyTooLarge, inflate
 
 ANSWER = json.dumps({"model": "m", "choices": [{"index": 0, "finish_reason": "stop",
                                                   "message": {"role": "assistant", "content": "Fine."}}],

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from taxcheck.clients import adjustment_for
+from taxcheck.send.clients import adjustment_for
 from taxcheck.errors import CallError
-from taxcheck.wire import (
+from taxcheck.send.wire import (
     Completion,
     Params,
     anthropic_body,

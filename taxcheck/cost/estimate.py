@@ -1,0 +1,116 @@
+"""Token counts before anything is sent: ``--dry-run``'s estimates, pacing's, the budget's bound.
+
+Estimates are about four characters a token for English prose, plus a small
+per-message overhead; the dry run puts output at a fraction of ``--max-tokens`` because
+most answers stop well before the cap. Those figures are meant to tell a $5 run from a
+$500 one, not to bill by. ``--max-cost`` needs the other kind of number, one that is
+never below the bill: ``input_token_bound``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from taxcheck.send.cache import Cache, cache_key
+from taxcheck.cost.pricing import cost_usd
+
+CHARS_PER_TOKEN = 4.0
+MESSAGE_OVERHEAD_TOKENS = 4
+OUTPUT_FRACTION = 0.5
+BOUND_OVERHEAD_TOKENS = 8  # per message: role, separators
+BOUND_REPLY_TOKENS = 16  # the assistant turn's priming, a system prompt's wrapper
+
+
+@dataclass
+class Estimate:
+    calls: int = 0
+    recorded: int = 0
+    cached: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def cost(self, spec: str, prices=()) -> float | None:
+        return cost_usd(spec, self.input_tokens, self.output_tokens, prices)
+
+
+def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    """About how many tokens a conversation is: for pacing and the dry run, not for billing."""
+    return sum(int(len(m["content"]) / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+def input_token_bound(messages: list[dict[str, str]]) -> int:
+    """At least as many tokens as a provider can bill for this conversation's input.
+
+    Byte-level BPE tokenizers (OpenAI's, Anthropic's) never make a token of less than one
+    byte, so the UTF-8 length bounds the text; the allowance covers the chat template's
+    role and separator tokens. About four times ``estimate_tokens`` for English, which is
+    the price of a bound that holds for any script (``--max-cost`` needs one).
+    """
+    return sum(len(m["content"].encode("utf-8", "surrogatepass")) + BOUND_OVERHEAD_TOKENS for m in messages) + BOUND_REPLY_TOKENS
+
+
+def estimate(plan, cache: Cache) -> dict[str, Estimate]:
+    """Per model: calls, what is recorded or cached, and estimated tokens. Output is estimated
+    from each model's own cap (a reasoning model's larger default cap shows here)."""
+    result = {m.spec: Estimate() for m in plan.models}
+    look_up = cache.enabled and not cache.is_empty()
+    per_model = {}
+    for m in plan.models:
+        p = plan.params_for(m)
+        per_model[m.spec] = (p.cache_fields(), int(p.output_cap * OUTPUT_FRACTION))
+    for item in plan.items:
+        turns = item.n_turns
+        for m in plan.models:
+            params_key, out_tokens = per_model[m.spec]
+            first = m.messages(item.first_messages())
+            first_tokens = estimate_tokens(first)
+            e = result[m.spec]
+            for sample in range(plan.samples):
+                for turn in range(turns):
+                    e.calls += 1
+                    rec = plan.done.get((m.spec, item.id, sample, turn))
+                    if rec is not None and rec.settled:
+                        e.recorded += 1
+                        continue
+                    if turn == 0 and look_up:
+                        key = cache_key(m.endpoint.base_url, m.endpoint.wire, m.api, m.model, first, params_key, sample)
+                        if cache.get(key) is not None:
+                            e.cached += 1
+                            continue
+                    extra = (out_tokens + estimate_tokens([{"content": item.turns[1]}])) if turn == 1 and item.turns else 0
+                    e.input_tokens += first_tokens + extra
+                    e.output_tokens += out_tokens
+    return result
+
+
+def print_dry_run(plan, cache: Cache, out: Path, prices=(), assume=None) -> None:
+    from taxcheck.console import outside_text, stdout_console
+    from taxcheck.layout import Column, Grid, print_first_fit, stacked, whole, wrapping
+
+    est = estimate(plan, cache)
+    cols = [Column("model")] + [Column(c, "right") for c in ("calls", "recorded", "cached", "to send", "est. input tok", "est. output tok", "est. cost")]
+    grid = Grid(cols, title="taxcheck --dry-run: nothing was sent")
+    total_cost: float | None = 0.0
+    for spec, e in est.items():
+        cost = e.cost(spec, prices)
+        total_cost = None if cost is None or total_cost is None else total_cost + cost
+        grid.add(
+            wrapping(outside_text(spec)),
+            *(whole(v) for v in (str(e.calls), str(e.recorded), str(e.cached), str(e.calls - e.recorded - e.cached),
+                                 f"{e.input_tokens:,}", f"{e.output_tokens:,}", "unknown" if cost is None else f"${cost:.4f}")),
+        )
+    console = stdout_console(width=160)
+    print_first_fit(console, [grid, stacked(grid)])
+    console.print(outside_text(f"total estimated cost: {'unknown (no price for some model)' if total_cost is None else f'${total_cost:.4f}'}"))
+    from taxcheck.suites.sampling import category_counts
+
+    counts = category_counts(plan.items)
+    console.print(outside_text(f"items per category ({len(plan.items)} in all): " + ", ".join(f"{c} {n}" for c, n in counts.items())),
+                  soft_wrap=True)
+    from taxcheck.measure.power import power_lines
+
+    console.print(outside_text("smallest tax this run can call confident (80 % power):"))
+    for line in power_lines(plan.items, plan.samples, assume):
+        console.print(outside_text("  " + line), soft_wrap=True)
+    console.print(outside_text(f"run file would be: {out}"))
