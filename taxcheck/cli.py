@@ -223,7 +223,7 @@ def report(
                 output.write_text(html, encoding="utf-8")
                 print(f"wrote {output}", file=sys.stderr)
         elif by is not None and fmt in ("table", "markdown"):
-            from taxcheck.measure.breakdown import breakdown_markdown, print_breakdown
+            from taxcheck.report.by_type import breakdown_markdown, print_breakdown
             from taxcheck.console import stdout_console
 
             say_warnings(rep, gates_too=True)
@@ -402,14 +402,19 @@ def suites_show(
     """Per-dimension and per-type counts of one suite, the smallest tax a run of it can detect, and a few sample items."""
 
     def body() -> int:
+        from taxcheck.report.dry_run import print_power
         from taxcheck.run import assumptions
+        from taxcheck.suites.format import resolve_suite
         from taxcheck.suites.info import print_suite_detail
 
         if samples < 1:
             from taxcheck.errors import UserError
 
             raise UserError("--samples must be at least 1")
-        print_suite_detail(name, examples, samples, assumptions(list(assume or [])))
+        assumed = assumptions(list(assume or []))
+        suite = resolve_suite(name)
+        heading = f"smallest tax a run of it can call confident (80 % power, {samples} answer(s) per item):"
+        print_suite_detail(suite, examples, after=lambda console: print_power(console, suite.items, samples, assumed, heading))
         return 0
 
     raise typer.Exit(_guard(body))

@@ -82,35 +82,3 @@ def estimate(plan, cache: Cache) -> dict[str, Estimate]:
                     e.input_tokens += first_tokens + extra
                     e.output_tokens += out_tokens
     return result
-
-
-def print_dry_run(plan, cache: Cache, out: Path, prices=(), assume=None) -> None:
-    from taxcheck.console import outside_text, stdout_console
-    from taxcheck.layout import Column, Grid, print_first_fit, stacked, whole, wrapping
-
-    est = estimate(plan, cache)
-    cols = [Column("model")] + [Column(c, "right") for c in ("calls", "recorded", "cached", "to send", "est. input tok", "est. output tok", "est. cost")]
-    grid = Grid(cols, title="taxcheck --dry-run: nothing was sent")
-    total_cost: float | None = 0.0
-    for spec, e in est.items():
-        cost = e.cost(spec, prices)
-        total_cost = None if cost is None or total_cost is None else total_cost + cost
-        grid.add(
-            wrapping(outside_text(spec)),
-            *(whole(v) for v in (str(e.calls), str(e.recorded), str(e.cached), str(e.calls - e.recorded - e.cached),
-                                 f"{e.input_tokens:,}", f"{e.output_tokens:,}", "unknown" if cost is None else f"${cost:.4f}")),
-        )
-    console = stdout_console(width=160)
-    print_first_fit(console, [grid, stacked(grid)])
-    console.print(outside_text(f"total estimated cost: {'unknown (no price for some model)' if total_cost is None else f'${total_cost:.4f}'}"))
-    from taxcheck.suites.sampling import category_counts
-
-    counts = category_counts(plan.items)
-    console.print(outside_text(f"items per category ({len(plan.items)} in all): " + ", ".join(f"{c} {n}" for c, n in counts.items())),
-                  soft_wrap=True)
-    from taxcheck.measure.power import power_lines
-
-    console.print(outside_text("smallest tax this run can call confident (80 % power):"))
-    for line in power_lines(plan.items, plan.samples, assume):
-        console.print(outside_text("  " + line), soft_wrap=True)
-    console.print(outside_text(f"run file would be: {out}"))

@@ -7,13 +7,12 @@ string. Each type's rows come from the same statistics as the main table (``aggr
 ``score_cell`` and ``tax_cell``, so an interval here means what it means there), and a
 dimension's types are sorted by tax, the largest cost first: where the tax falls is the
 first line. Pairs (``pair_accuracy``, ``sycophancy.pressure``) take the type of their items.
+How it is shown (table, Markdown, JSON, HTML) is ``report.by_type``'s job.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from taxcheck.measure.aggregate import DIMENSIONS, Dimension, Row, Table, dimension_values, score_cell, tax_cell
 from taxcheck.grade.rules import Grade
 from taxcheck.runfile import CallKey, RunData
@@ -25,17 +24,6 @@ NO_TYPE = "(no type)"
 class DimensionBreakdown:
     dimension: Dimension
     table: Table  # one row per type; the row's "dimension" is the type, with the dimension's direction
-
-    def document(self) -> list[dict[str, Any]]:
-        from taxcheck.report.table import row_document
-
-        out = []
-        for row in self.table.rows:
-            doc = row_document(row)
-            doc["type"] = doc.pop("dimension")
-            doc.pop("incomplete", None)
-            out.append(doc)
-        return out
 
 
 def unit_types(data: RunData) -> dict[str, str]:
@@ -91,32 +79,3 @@ def _order(row: Row, main: Table) -> tuple[float, str]:
     sign = 1 if row.dimension.direction == "lower" else -1
     value = first.value if first.n and not math.isnan(first.value) else -math.inf * sign
     return (-sign * value, row.dimension.name)
-
-
-def breakdown_markdown(parts: list[DimensionBreakdown]) -> str:
-    from taxcheck.report.table import markdown_table, md_cell
-
-    out = []
-    for part in parts:
-        out.append(f"### {md_cell(part.dimension.name)} by type ({md_cell(part.dimension.label)})")
-        out.append("")
-        out.extend(markdown_table(part.table, first="type"))
-        out.append("")
-    return "\n".join(out) + ("\n" if out else "no item of this run has a type\n")
-
-
-def print_breakdown(parts: list[DimensionBreakdown], console) -> None:
-    """Each dimension's types in the widest layout that fits the console (numbers never cut)."""
-    from taxcheck.console import outside_text
-    from taxcheck.layout import print_first_fit
-    from taxcheck.report.table import table_grids
-
-    if not parts:
-        console.print(outside_text("no item of this run has a type: nothing to break down"))
-        return
-    for part in parts:
-        console.print(outside_text(f"{part.dimension.name} by type ({part.dimension.label}), largest tax first", "bold"))
-        grids = table_grids(part.table)
-        for g in grids:
-            g.title = None
-        print_first_fit(console, grids)

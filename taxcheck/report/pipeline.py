@@ -188,7 +188,9 @@ def build_report(
         from taxcheck.measure.breakdown import breakdown
 
         parts = breakdown(data, grades, table, samples)
-        meta.breakdown = {p.dimension.name: p.document() for p in parts}
+        from taxcheck.report.by_type import breakdown_document
+
+        meta.breakdown = {p.dimension.name: breakdown_document(p) for p in parts}
     return Report(table, meta, grades, warnings, parts)
 
 

@@ -54,12 +54,12 @@ def print_suite_list(models: int = 1) -> None:
     print_first_fit(stdout_console(width=160), [grid, stacked_grid(grid)])
 
 
-def print_suite_detail(name: str, examples: int = 3, samples: int = 1, assume=None) -> None:
+def print_suite_detail(suite: Suite, examples: int = 3, after=None) -> None:
+    """Counts per category and type, then ``after(console)`` (the caller's lines: the
+    detectable taxes), then a few sample items."""
     from taxcheck.console import outside_text
     from taxcheck.layout import Column, Grid, print_first_fit, whole, wrapping
-    from taxcheck.suites.format import resolve_suite
 
-    suite = resolve_suite(name)
     console = stdout_console(width=160)
     console.print(outside_text(f"{suite.name}: {len(suite.items)} items, {calls_per_model(suite)} calls per model, sha256 {suite.sha256[:12]}"))
     by_cat = Counter(i.category for i in suite.items)
@@ -71,11 +71,8 @@ def print_suite_detail(name: str, examples: int = 3, samples: int = 1, assume=No
             if c == cat and typ != "-":
                 grid.add(wrapping(""), wrapping(outside_text(typ)), whole(str(m)))
     print_first_fit(console, [grid])
-    from taxcheck.measure.power import power_lines
-
-    console.print(outside_text(f"smallest tax a run of it can call confident (80 % power, {samples} answer(s) per item):"))
-    for line in power_lines(suite.items, samples, assume):
-        console.print(outside_text("  " + line), soft_wrap=True)
+    if after is not None:
+        after(console)
     rng = random.Random(0)
     for item in rng.sample(list(suite.items), min(examples, len(suite.items))):
         text = item.text_of_prompt().replace("\n", " ")
