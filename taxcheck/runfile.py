@@ -31,7 +31,6 @@ half of an old one. Later lines win: a failed call that succeeds on a rerun is s
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from taxcheck.errors import UserError
+from taxcheck.jsonl import RecordWriter, dumps, read_lines  # noqa: F401 - dumps: one JSON line, re-exported
 from taxcheck.suites.format import SuiteItem
 
 FORMAT_VERSION = 1
@@ -222,11 +222,6 @@ class BatchRecord(_Record):
     requests: dict[str, tuple[str, int, int]] = {}  # custom_id -> (item id, sample, turn)
 
 
-def dumps(record: dict[str, Any]) -> str:
-    """One JSON line; lone surrogates survive as ``\\udXXX`` escapes instead of crashing."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-
-
 @dataclass
 class RunData:
     """A run file, read back: the header, the items, and the latest record per call."""
@@ -289,11 +284,20 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
     code_verdicts: dict[CallKey, CodeVerdictRecord] = {}
     torn = False
     with fh:
-        lines = list(_lines(fh, path))
-    for idx, (lineno, raw, complete) in enumerate(lines):
-        last = idx == len(lines) - 1
+        raw = list(_lines(fh, path))  # (text, ended by a newline), every line, capped in length
+    last = max((i for i, (text, _c) in enumerate(raw, start=1) if text.strip()), default=0)
+    for line in read_lines(text for text, _complete in raw):
+        lineno = line.lineno
         try:
-            data = json.loads(raw)
+            if line.error is not None:
+                if line.error == "nested too deeply":
+                    raise UserError(f"{path}:{lineno}: not a taxcheck run record (nested too deeply)")
+                if lineno == last:
+                    warn(f"{path}:{lineno}: dropped a torn last line (the run was interrupted mid-write)")
+                    torn = True
+                    continue
+                raise UserError(f"{path}:{lineno}: not a taxcheck run record ({line.error})")
+            data = line.value
             if not isinstance(data, dict):
                 raise ValueError("not an object")
             kind = data.get("type")
@@ -328,15 +332,14 @@ def read_run(path: Path, warn: Callable[[str], None] = lambda _m: None) -> RunDa
                 raise ValueError(f"unknown record type {kind!r}")
         except RecursionError:
             raise UserError(f"{path}:{lineno}: not a taxcheck run record (nested too deeply)") from None
-        except (json.JSONDecodeError, ValueError, ValidationError, UnicodeDecodeError, TypeError) as exc:
+        except (ValueError, ValidationError, TypeError) as exc:
             if isinstance(exc, UserError):
                 raise
-            if last and (not complete or isinstance(exc, json.JSONDecodeError)):
+            if lineno == last and not raw[lineno - 1][1]:
                 warn(f"{path}:{lineno}: dropped a torn last line (the run was interrupted mid-write)")
                 torn = True
                 continue
-            reason = _reason(exc)
-            raise UserError(f"{path}:{lineno}: not a taxcheck run record ({reason})") from None
+            raise UserError(f"{path}:{lineno}: not a taxcheck run record ({_reason(exc)})") from None
         if header is None:
             raise UserError(f"{path}:{lineno}: the first line must be the run header; is this a run file?")
     if header is None:
@@ -354,9 +357,9 @@ def _reason(exc: Exception) -> str:
     return str(exc)[:300]
 
 
-def _lines(fh, path: Path) -> Iterator[tuple[int, str, bool]]:
-    """(line number, text, ended by a newline) of each non-blank line; a line past
-    MAX_LINE_BYTES is an error as soon as the cap is reached, never read whole."""
+def _lines(fh, path: Path) -> Iterator[tuple[str, bool]]:
+    """(text, ended by a newline) of every line; a line past MAX_LINE_BYTES is an error as soon
+    as the cap is reached, never read whole."""
     lineno = 0
     while True:
         raw = fh.readline(MAX_LINE_BYTES + 1)
@@ -365,10 +368,7 @@ def _lines(fh, path: Path) -> Iterator[tuple[int, str, bool]]:
         lineno += 1
         if len(raw) > MAX_LINE_BYTES:
             raise UserError(f"{path}:{lineno}: not a taxcheck run record (a line over {MAX_LINE_BYTES:,} bytes)")
-        complete = raw.endswith(b"\n")
-        text = raw.decode("utf-8", errors="replace").strip()
-        if text:
-            yield lineno, text, complete
+        yield raw.decode("utf-8", errors="replace").rstrip("\r\n"), raw.endswith(b"\n")
 
 
 class RunWriter:
@@ -392,12 +392,11 @@ class RunWriter:
                 fh.truncate(cut)
                 fh.seek(0, os.SEEK_END)
         self._fh = fh
+        self._records = RecordWriter(fh)
 
     def write(self, record: dict[str, Any]) -> None:
         assert self._fh is not None, "RunWriter.open() first"
-        line = (dumps(record) + "\n").encode("utf-8", errors="backslashreplace")
-        self._fh.write(line)
-        self._fh.flush()
+        self._records.write(record)
 
     def close(self) -> None:
         if self._fh is not None:

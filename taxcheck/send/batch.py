@@ -38,7 +38,7 @@ arrives inside a batch adjusts the model the same way, and the follow-up batch u
 from __future__ import annotations
 
 import asyncio
-import json
+import io
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -48,6 +48,7 @@ from typing import Any
 from taxcheck.send.cache import Cache, cache_key
 from taxcheck.send.clients import EndpointClient, _is_policy_error, _policy_code, _short
 from taxcheck.errors import CallError, UserError
+from taxcheck.jsonl import lines_of, read_lines, write_lines
 from taxcheck.send.retry import backoff_delay, is_retryable_status
 from taxcheck.runfile import BatchRecord, CallKey, CallRecord, RunWriter
 from taxcheck.send.runner import SKIP_EMPTY_FIRST, RunOutcome, RunPlan, adjustment_recorder, learn_adjustments, record_call
@@ -228,11 +229,10 @@ class BatchRunner:
                 )
             else:
                 url = "/v1/completions" if model.api == "completions" else "/v1/chat/completions"
-                data = "".join(
-                    json.dumps({"custom_id": cid, "method": "POST", "url": url, "body": self._openai_body(model, p.messages)},
-                               ensure_ascii=False) + "\n"
-                    for cid, p in by_id.items()
-                ).encode("utf-8")
+                buf = io.StringIO()
+                write_lines(buf, ({"custom_id": cid, "method": "POST", "url": url, "body": self._openai_body(model, p.messages)}
+                                  for cid, p in by_id.items()))
+                data = buf.getvalue().encode("utf-8", errors="backslashreplace")
                 upload = await self._api(
                     client, "POST /v1/files",
                     lambda c: c.files.create(file=("taxcheck-batch.jsonl", data, "application/jsonl"), purpose="batch"),
@@ -388,9 +388,9 @@ class BatchRunner:
         for file_id in (obj.output_file_id, obj.error_file_id):
             if file_id:
                 content = await self._api(client, "download", lambda c, f=file_id: c.files.content(f))
-                for line in content.text.splitlines():
-                    row = _json_object(line)
-                    if row is not None and isinstance(row.get("custom_id"), str):
+                for line in read_lines(lines_of(content.text)):  # a line that is not JSON answers nothing
+                    row = line.value
+                    if isinstance(row, dict) and isinstance(row.get("custom_id"), str):
                         answers[row["custom_id"]] = self._openai_answer(model, rec.id, row)
         return status, answers, reason
 
@@ -519,13 +519,6 @@ class BatchRunner:
 def _base(key: CallKey) -> dict[str, Any]:
     return {"type": "call", "model": key[0], "item": key[1], "sample": key[2], "turn": key[3]}
 
-
-def _json_object(line: str) -> dict[str, Any] | None:
-    try:
-        row = json.loads(line)
-    except ValueError:
-        return None
-    return row if isinstance(row, dict) else None
 
 
 def _as_dict(message: Any) -> Any:

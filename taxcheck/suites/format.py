@@ -10,7 +10,6 @@ a 500-line suite wants the whole list at once, not one error per run.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from taxcheck.errors import SuiteError
+from taxcheck.jsonl import read_lines
 from taxcheck.paths import builtin_suite_names, prompts_dir  # noqa: F401 - re-exported
 
 CATEGORIES = (
@@ -259,20 +259,23 @@ def parse_lines(lines: Iterable[str | bytes], label: str) -> tuple[list[SuiteIte
     items: list[SuiteItem] = []
     problems: list[str] = []
     where: dict[str, int] = {}
-    for lineno, raw in enumerate(lines, start=1):
-        if isinstance(raw, bytes):
-            try:
-                raw = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                problems.append(f"{label}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})")
-                continue
-        text = raw.strip()
-        if not text or text.startswith("//"):
-            continue
-        try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            problems.append(f"{label}:{lineno}: not valid JSON ({getattr(exc, 'msg', 'too deeply nested')})")
+
+    def texts() -> Iterator[str]:
+        """Each line as text; an undecodable one is a problem, a ``//`` comment is skipped
+        (both as an empty line, so that the numbers stay the file's)."""
+        for lineno, raw in enumerate(lines, start=1):
+            if isinstance(raw, bytes):
+                try:
+                    raw = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    problems.append(f"{label}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})")
+                    raw = ""
+            yield "" if raw.lstrip().startswith("//") else raw
+
+    for line in read_lines(texts()):
+        lineno, data = line.lineno, line.value
+        if line.error is not None:
+            problems.append(f"{label}:{lineno}: " + ("not valid JSON (too deeply nested)" if line.error == "nested too deeply" else line.error))
             continue
         if not isinstance(data, dict):
             problems.append(f"{label}:{lineno}: expected a JSON object, got {type(data).__name__}")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from taxcheck.errors import SuiteError, UserError
+from taxcheck.jsonl import dumps, write_lines
 from taxcheck.suites.importers import gsm8k, humaneval, mmlu, orbench, sycophancy, xstest
 from taxcheck.suites.importers._common import MAX_PROBLEMS, Context, ImportReport, Problems
 from taxcheck.suites.format import Suite, SuiteItem
@@ -153,6 +154,13 @@ def import_suite(fmt: str, path: str | Path, report: ImportReport | None = None,
     return Suite(name=f"{get_importer(fmt).name}:{p.name}", path=str(p), sha256=digest.hexdigest(), items=items)
 
 
+def suite_line(item: SuiteItem | dict) -> str:
+    """One item as a suite line: the fields that are set, compact (jsonlines also asks it for ``{}``)."""
+    if isinstance(item, SuiteItem):
+        return item.model_dump_json(exclude_none=True, exclude_defaults=True)
+    return dumps(item)
+
+
 def write_suite(items: Iterable[SuiteItem], out: str | Path) -> int:
     """Write items as a JSONL suite, one a line; returns how many.
 
@@ -166,13 +174,9 @@ def write_suite(items: Iterable[SuiteItem], out: str | Path) -> int:
         fh = tmp.open("w", encoding="utf-8", newline="\n")
     except OSError as exc:
         raise UserError(f"{target}: cannot write ({exc.strerror or exc})") from None
-    count = 0
     try:
         with fh:
-            for item in items:
-                fh.write(item.model_dump_json(exclude_none=True, exclude_defaults=True))
-                fh.write("\n")
-                count += 1
+            count = write_lines(fh, items, dumps=suite_line)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

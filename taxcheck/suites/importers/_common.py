@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from taxcheck.errors import SuiteError
+from taxcheck.jsonl import read_lines
 from taxcheck.suites.format import SuiteItem
 
 MAX_PROBLEMS = 20
@@ -142,19 +143,14 @@ def text_lines(ctx: Context) -> Iterator[tuple[int, str]]:
 
 def jsonl_records(ctx: Context) -> Iterator[tuple[int, dict[str, Any]]]:
     """JSON objects, one a line; blank lines are skipped, anything else bad is a problem."""
-    for lineno, text in text_lines(ctx):
-        text = text.strip()
-        if not text:
+    for line in read_lines(text for _lineno, text in text_lines(ctx)):
+        if line.error is not None:
+            ctx.problem(line.lineno, line.error if line.error != "nested too deeply" else "not valid JSON (RecursionError)")
             continue
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            ctx.problem(lineno, f"not valid JSON ({getattr(exc, 'msg', type(exc).__name__)})")
+        if not isinstance(line.value, dict):
+            ctx.problem(line.lineno, f"expected a JSON object, got {type(line.value).__name__}")
             continue
-        if not isinstance(data, dict):
-            ctx.problem(lineno, f"expected a JSON object, got {type(data).__name__}")
-            continue
-        yield lineno, data
+        yield line.lineno, line.value
 
 
 def csv_rows(ctx: Context) -> Iterator[tuple[int, list[str]]]:
