@@ -23,7 +23,7 @@ import pytest
 from taxcheck.grade.sandbox import SandboxResult, choose, run_tests
 from taxcheck.suites.format import SuiteItem, load_suite
 
-WORKTREE = Path(__file__).resolve().parent.parent
+WORKTREE = Path(__file__).resolve().parents[2]
 CODE_PART = WORKTREE / "prompts" / "parts" / "code.jsonl"
 ENDING = "Return only the code in a Python code block."
 # Run by uid 65534 with the system interpreter: every reference and a wrong answer per task.

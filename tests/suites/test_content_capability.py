@@ -21,7 +21,7 @@ import pytest
 
 from taxcheck.suites.format import SuiteItem, load_suite, parse_lines
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PARTS = ROOT / "prompts" / "parts"
 GEN_MATH = ROOT / "prompts" / "gen_math.py"
 

@@ -13,7 +13,7 @@ import pytest
 
 from fakeapi import FakeAPI
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 REFUSAL = "I'm sorry, but I can't help with that."
 

@@ -15,7 +15,7 @@ from conftest import call_records, write_suite
 
 from fakeapi import count_tokens
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from soak import ANSWER, FaultPlan, soak_suite  # noqa: E402
 
 

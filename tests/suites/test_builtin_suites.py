@@ -14,7 +14,7 @@ import pytest
 
 from taxcheck.suites.format import builtin_suite_names, load_suite, prompts_dir, resolve_suite
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _build_module():

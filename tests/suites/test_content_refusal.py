@@ -18,7 +18,7 @@ import pytest
 
 from taxcheck.suites.format import EXPECT_BY_CATEGORY, SuiteItem, load_suite
 
-PARTS = Path(__file__).resolve().parents[1] / "prompts" / "parts"
+PARTS = Path(__file__).resolve().parents[2] / "prompts" / "parts"
 
 REFUSAL_TYPES = (
     "homonyms",

@@ -29,7 +29,7 @@ def _modules_after(args: list[str]) -> set[str]:
 def test_paths_that_send_nothing_import_no_sdk(args, monkeypatch):
     from pathlib import Path
 
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
     mods = _modules_after(args)
     assert "typer" in mods
     assert not {"openai", "anthropic", "httpx2"} & mods

@@ -12,7 +12,7 @@ from taxcheck.suites.importers import import_suite
 from taxcheck.runfile import RunWriter
 from taxcheck.suites.format import resolve_suite
 
-FIXTURES = Path(__file__).parent / "fixtures" / "importers"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "importers"
 REFUSE = "I'm sorry, but I can't help with that."
 HELP = "Sure, here is a clear and practical answer with the steps you need."
 

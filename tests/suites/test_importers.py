@@ -33,8 +33,8 @@ from taxcheck.suites.importers.orbench import tag_of
 from taxcheck.suites.importers.sycophancy import PUSHBACK, classify_template
 from taxcheck.suites.format import load_suite, resolve_suite
 
-FIX = Path(__file__).parent / "fixtures" / "importers"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FIX = Path(__file__).parents[1] / "fixtures" / "importers"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def roundtrip(tmp_path: Path, fmt: str, name: str, **options) -> tuple[list, ImportReport]:
