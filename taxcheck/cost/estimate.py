@@ -18,6 +18,7 @@ from taxcheck.cost.pricing import cost_usd
 CHARS_PER_TOKEN = 4.0
 MESSAGE_OVERHEAD_TOKENS = 4
 OUTPUT_FRACTION = 0.5
+VISIBLE_CAP_TOKENS = 512  # the default cap: what a visible answer is estimated against
 BOUND_OVERHEAD_TOKENS = 8  # per message: role, separators
 BOUND_REPLY_TOKENS = 16  # the assistant turn's priming, a system prompt's wrapper
 
@@ -58,11 +59,14 @@ def estimate(plan, cache: Cache) -> dict[str, Estimate]:
     per_model = {}
     for m in plan.models:
         p = plan.params_for(m)
-        per_model[m.spec] = (p.cache_fields(), int(p.output_cap * OUTPUT_FRACTION))
+        # A reasoning model's cap holds its hidden reasoning too, but only the visible answer
+        # goes back as the second turn's input: that is estimated against the default cap.
+        visible = int(min(p.output_cap, VISIBLE_CAP_TOKENS) * OUTPUT_FRACTION)
+        per_model[m.spec] = (p.cache_fields(), int(p.output_cap * OUTPUT_FRACTION), visible)
     for item in plan.items:
         turns = item.n_turns
         for m in plan.models:
-            params_key, out_tokens = per_model[m.spec]
+            params_key, out_tokens, visible_tokens = per_model[m.spec]
             first = m.messages(item.first_messages())
             first_tokens = estimate_tokens(first)
             e = result[m.spec]
@@ -78,7 +82,7 @@ def estimate(plan, cache: Cache) -> dict[str, Estimate]:
                         if cache.get(key) is not None:
                             e.cached += 1
                             continue
-                    extra = (out_tokens + estimate_tokens([{"content": item.turns[1]}])) if turn == 1 and item.turns else 0
+                    extra = (visible_tokens + estimate_tokens([{"content": item.turns[1]}])) if turn == 1 and item.turns else 0
                     e.input_tokens += first_tokens + extra
                     e.output_tokens += out_tokens
     return result
