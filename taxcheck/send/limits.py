@@ -474,9 +474,12 @@ class AdaptiveLimit:
         senders just queue for slots."""
         return self.window.maximum * WORKERS_PER_SLOT
 
-    async def acquire(self, key: str = "", cost: Mapping[str, float] | None = None) -> Ticket:
+    async def acquire(self, key: str = "", cost: Mapping[str, float] | None = None, *, retry: bool = False) -> Ticket:
+        """A slot for one attempt. A ``retry`` (a call that already waited out a Retry-After or
+        a backoff) goes to the head of the queue: the server scheduled it, and sending it
+        behind every fresh call would push all such waits into the run's tail."""
         cost = dict(cost) if cost is not None else costs(0, 0)
-        await self._slot()
+        await self._slot(retry)
         try:
             pacer = self._pacers.get(key)
             if pacer is None:
@@ -516,24 +519,34 @@ class AdaptiveLimit:
 
     # ---- waiting
 
-    async def _slot(self) -> None:
-        while self.in_flight >= self.window.size:
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def _slot(self, first: bool = False) -> None:
+        """Take a slot, or queue for one (``first``: at the head). ``_wake`` counts the slot
+        for a waiter before waking it, so no newcomer can take it in between and send the
+        waiter back to the end of the queue."""
+        if self.in_flight < self.window.size and not self._waiters:
+            self.in_flight += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if first:
+            self._waiters.appendleft(fut)
+        else:
             self._waiters.append(fut)
-            try:
-                await fut
-            finally:
-                if fut in self._waiters:
-                    self._waiters.remove(fut)
-        self.in_flight += 1
+        try:
+            await fut
+        except BaseException:
+            if fut in self._waiters:
+                self._waiters.remove(fut)
+            elif fut.done() and not fut.cancelled():  # handed a slot, then cancelled: give it back
+                self.in_flight -= 1
+                self._wake()
+            raise
 
     def _wake(self) -> None:
-        free = self.window.size - self.in_flight
-        while free > 0 and self._waiters:
+        while self.in_flight < self.window.size and self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():
+                self.in_flight += 1
                 fut.set_result(None)
-                free -= 1
 
     async def _pace(self, pacer: Pacer, cost: Mapping[str, float]) -> bool:
         """Wait until the model's buckets and the user's ceilings allow the request, and

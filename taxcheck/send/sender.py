@@ -132,7 +132,7 @@ class Sender:
                         params = within
                         cost = costs(estimate_tokens(messages), params.output_cap)
                     attempts += 1
-                    ticket = await limit.acquire(model.model, cost)
+                    ticket = await limit.acquire(model.model, cost, retry=attempts > 1)
                     gone = self._gone(model)  # decided while this call waited (a slot, a retry): do not send
                     if gone is not None:
                         limit.finish(ticket, None)

@@ -316,6 +316,48 @@ def test_a_models_first_request_goes_alone_and_the_rest_wait_for_its_headers():
     asyncio.run(go())
 
 
+def test_a_retry_takes_the_next_slot_before_fresh_calls():
+    # a call that waited out its Retry-After was scheduled by the server: behind every fresh
+    # call it would wait twice, and all such waits would pile up in the run's tail
+    async def go():
+        lim = AdaptiveLimit(1)
+        lim.finish(await lim.acquire("m"), 200)  # the model's first request has gone alone
+        held = await lim.acquire("m")
+        order: list[str] = []
+
+        async def take(name: str, retry: bool) -> None:
+            lim.finish(await lim.acquire("m", retry=retry), 200)
+            order.append(name)
+
+        tasks = [asyncio.create_task(take(f"fresh{i}", False)) for i in range(3)]
+        await asyncio.sleep(0.01)
+        tasks.append(asyncio.create_task(take("retry", True)))
+        await asyncio.sleep(0.01)
+        lim.finish(held, 200)
+        await asyncio.wait_for(asyncio.gather(*tasks), 1.0)
+        assert order == ["retry", "fresh0", "fresh1", "fresh2"]
+        assert lim.in_flight == 0
+
+    asyncio.run(go())
+
+
+def test_a_waiter_cancelled_after_it_was_handed_a_slot_gives_it_back():
+    async def go():
+        lim = AdaptiveLimit(1)
+        lim.finish(await lim.acquire("m"), 200)
+        held = await lim.acquire("m")
+        doomed = asyncio.create_task(lim.acquire("m"))
+        await asyncio.sleep(0.01)
+        lim.finish(held, 200)  # the slot is counted for `doomed` before it runs ...
+        doomed.cancel()  # ... which is cancelled before it can use it
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        assert lim.in_flight == 0
+        lim.finish(await asyncio.wait_for(lim.acquire("m"), 0.5), 200)  # nothing leaked: the slot is free
+
+    asyncio.run(go())
+
+
 def test_sends_are_paced_to_an_announced_bucket():
     async def go():
         lim = AdaptiveLimit(8)
