@@ -12,7 +12,7 @@ attempt faulted must be reported as failures.
     python benchmarks/soak.py --calls 300 --retries 0
 
 Prints calls, faults seen by type, retries, wall time and ``lost`` (calls neither
-answered nor reported failed; must be 0). ``tests/test_faults.py`` runs the 300-call
+answered nor reported failed; must be 0). ``tests/send/test_faults.py`` runs the 300-call
 version and imports ``FaultPlan`` from here.
 """
 

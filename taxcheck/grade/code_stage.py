@@ -6,7 +6,7 @@ its outcome must be data afterwards. ``run`` calls this after the answers are in
 ``regrade --rerun-code`` when asked); every verdict is appended to the run file as it lands
 (``{"type": "code", ...}``, with the tier it ran in), so an interruption loses only the runs
 in flight and a rerun does the rest. ``report``, ``diff`` and the HTML report only read the
-verdicts (``grading.grade_run``): opening a colleague's run file never runs what it holds.
+verdicts (``grade.rules.grade_run``): opening a colleague's run file never runs what it holds.
 
 Without a sandbox the answers are not executed: the verdicts are stored unscored with the
 reason, and the code dimension is "not graded" rather than wrong.

@@ -233,7 +233,7 @@ _RE_QUANTIFIER = re.compile(r"\{\d*(?:,\d*)?\}")
 def _as_re_literals(pattern: str) -> str:
     """Escape the two constructs that ``re`` reads as literals and ``regex`` does not.
 
-    Suites are validated with ``re`` (``suite.py``), so a pattern must mean here what it
+    Suites are validated with ``re`` (``suites/format.py``), so a pattern must mean here what it
     meant there. ``re`` takes a ``{`` that does not open a ``{m,n}`` quantifier literally,
     where ``regex`` reads ``{d}``, ``{e<=1}`` ... as fuzzy matching; and ``re`` takes ``[``
     inside a character class literally, where ``regex`` reads ``[[:digit:]]`` as a POSIX

@@ -2,7 +2,7 @@
 
 A judge that is down, refuses the key or never answers in the required form must never
 change the numbers silently. Under ``--grader auto`` its missing verdicts fall back to the
-rules (``grading.judge_grades``); this module is what makes that visible: per dimension, how
+rules (``grade.rules.judge_grades``); this module is what makes that visible: per dimension, how
 many verdicts came from the judge and how many from the rules (JSON ``graded_by``, the
 footer), which dimensions are incomplete under ``--grader judge``, and one sentence naming
 the cause of the judge's failures for stderr.

@@ -186,7 +186,7 @@ def render_html(
 
     ``report`` is ``pipeline.build_report``'s (table, meta, grades, warnings, breakdown).
     ``grades``: the verdicts the table was built from (default ``report.grades``);
-    ``rule_grades``: the rule scorers' own (default ``grading.grade_run(data)``, which runs no
+    ``rule_grades``: the rule scorers' own (default ``grade.rules.grade_run(data)``, which runs no
     process: code verdicts are read from the run file). Both are needed to label each verdict
     shown by its true source.
     """
@@ -257,7 +257,7 @@ def _table_section(table: Table, meta: Any) -> list[str]:
 def tax_table(table: Table, table_id: str, first: str = "dimension",
               reasons: dict[tuple[str, str, str], str] | None = None) -> list[str]:
     """The tax table (or a breakdown's, ``first="type"``): scores with intervals, taxes coloured
-    by significance, each empty cell with its reason (default ``render.empty_reasons``).
+    by significance, each empty cell with its reason (default ``report.table.empty_reasons``).
 
     Every cell carries what the narrow layout needs (``_table_css``): its label, and an order
     that puts each candidate's tax beside its score, as the terminal's grouped layout does.
@@ -407,7 +407,7 @@ def _breakdown(parts: list, table: Table) -> list[str]:
 
 
 def _type_reasons(types: Table, dimension: str) -> dict[tuple[str, str, str], str]:
-    """Why a type's cell is empty, in the words of its dimension (``render.why_empty``): a type
+    """Why a type's cell is empty, in the words of its dimension (``report.table.why_empty``): a type
     of hedging where a model never complied has no hedge to measure. Which calls failed is not
     known per type, so failures are not named here (the main table names them)."""
     from taxcheck.report.table import NO_COMMON, why_empty

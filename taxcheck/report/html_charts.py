@@ -11,7 +11,7 @@ mislead by accident, and the last review found every way it did (issue 14 §2):
   would touch become numbers with a key in the page.
 * no empty panel. A dimension without a value for any model gets no chart: the page says
   "no data: <reason>" in its text. A model without a value in a chart is named in the
-  chart's caption with the reason (``render.empty_reasons``), never a cut-off word on an axis.
+  chart's caption with the reason (``report.table.empty_reasons``), never a cut-off word on an axis.
 * room above the bars: value labels sit over the whisker and the axis runs to 120 %, so a
   "100%" label never meets the frame.
 

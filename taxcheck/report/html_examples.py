@@ -2,7 +2,7 @@
 models differ most, side by side; every verdict labelled by the grader that gave it.
 
 A reviewer checks the grader before believing a number, so each answer shows every grader's
-verdict: the rule scorers' (``grading.grade_run``: computed from the text, independently of
+verdict: the rule scorers' (``grade.rules.grade_run``: computed from the text, independently of
 any judge) and each judge rubric's (``RunData.verdicts``), and says which of them fed the table
 (``Grade.source`` of the grades the table was built from). Showing the table's verdict in the
 "rule" row, as the page once did under the default grader, made rule and judge always seem

@@ -5,7 +5,7 @@ Everything a model, a server or a user wrote is untrusted (a response may well b
 every string that reaches the page goes through :func:`esc`: control characters and bidi
 controls become visible escapes (``console.printable``, the same rule as on a terminal), then
 HTML metacharacters become entities. Kept apart from the page so that the summary, charts
-and examples modules escape with the one function the page uses (``html_report.esc``).
+and examples modules escape with the one function the page uses (``report.html_text.esc``).
 """
 
 from __future__ import annotations

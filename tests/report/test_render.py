@@ -3,7 +3,7 @@
 Tables are built from real statistics over seeded answers (``stats.rate`` and
 ``stats.paired_difference``), rendered to fixed widths, and every number of the table is
 looked for *whole* in the output. The expected strings are formatted here, independently of
-``render.score_text``/``tax_text``, so a change of format cannot pass unnoticed.
+``report.table.score_text``/``tax_text``, so a change of format cannot pass unnoticed.
 """
 
 from __future__ import annotations
