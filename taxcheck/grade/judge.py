@@ -270,7 +270,7 @@ async def run_judge(
     async def worker() -> None:
         nonlocal written
         for task in tasks:
-            if judge.spec in sender.auth_failures or judge.endpoint.base_url in sender.unreachable:
+            if judge.spec in sender.auth_failures or sender.not_sent(judge) is not None:
                 return  # one line was printed; the report names the calls left without a verdict
             nonce = nonces.nonce(judge.spec, task.rubric, task.call.key)
             verdict = await _grade(task, judge, sender, client, limit, nonce)

@@ -25,7 +25,6 @@ from taxcheck.dimensions import Dimension
 from taxcheck.report.html_text import esc, model_html, pct, swatch
 from taxcheck.report.table import empty_reasons, gate_lines, sandbox_lines, score_text, tax_text, unmeasured_gate_lines
 from taxcheck.runfile import RunData
-from taxcheck.send.wire import LENGTH_FINISHES
 
 FIELDS = ("refusal", "hedged", "correct")
 
@@ -247,7 +246,7 @@ def _notices(data: RunData, table: Table, meta: Any, warnings: list[str]) -> lis
         else:
             why = "the run was interrupted"
         out.append(Notice("warning", f"{m}: {n} prompts never sent: {why}.", "rerun the same command to send only these"))
-    cut = Counter(r.model for r in data.calls.values() if r.ok and r.finish_reason in LENGTH_FINISHES)
+    cut = {m: u["cut_off"] for m, u in meta.usage.items() if u.get("cut_off")}
     for m, n in cut.items():
         noun, kept = ("answer was", "it is") if n == 1 else ("answers were", "they are")
         out.append(Notice("warning", f"{m}: {n} {noun} cut off at the token limit and graded as {kept}.",

@@ -33,6 +33,7 @@ FORMATS = ("table", "json", "markdown", "csv")
 def usage_from_run(data: RunData) -> dict[str, dict[str, Any]]:
     """Usage per model over every call in the run file (earlier, interrupted invocations included)."""
     from taxcheck.cost.pricing import cost_usd
+    from taxcheck.send.wire import LENGTH_FINISHES
 
     usage: dict[str, dict[str, Any]] = {}
     for m in data.header.models:
@@ -42,6 +43,8 @@ def usage_from_run(data: RunData) -> dict[str, dict[str, Any]]:
         u = usage.get(rec.model)
         if u is None or not rec.ok:
             continue
+        if rec.finish_reason in LENGTH_FINISHES:  # graded on what it said before the cap
+            u["cut_off"] = u.get("cut_off", 0) + 1
         if rec.cached:
             u["cached"] += 1
         else:

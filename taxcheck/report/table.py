@@ -402,6 +402,10 @@ def footer_lines(table: Table, meta: ReportMeta) -> list[tuple[str, str]]:
         cost = u.get("cost_usd")
         cost_s = f", ${cost:.4f}" if isinstance(cost, (int, float)) else ", cost unknown"
         lines.append(("dim", f"{m}: {u['requests']} requests, {u['cached']} cached, {u['input_tokens']} in / {u['output_tokens']} out tokens{cost_s}"))
+        if u.get("cut_off"):
+            n = u["cut_off"]
+            lines.append(("yellow", f"{m}: {n} {'answer' if n == 1 else 'answers'} cut off at the token cap, graded on what "
+                                    f"{'it' if n == 1 else 'they'} said (raise --max-tokens to let them finish)"))
     if meta.agreement:
         parts = []
         for dim, a in meta.agreement.items():

@@ -171,12 +171,11 @@ class Runner:
                 continue
             if self.sender.budget is not None and self.sender.budget.stopped:
                 return
-            down = self.sender.unreachable.get(unit.model.endpoint.base_url)
-            if down is not None:  # recorded as failed without a try: a rerun sends it again
+            why = self.sender.not_sent(unit.model)
+            if why is not None:  # recorded as failed without a try: a rerun sends it again
                 self.sender.usage_of(unit.model.spec).failed += 1
                 self._record({"type": "call", "model": unit.model.spec, "item": unit.item.id, "sample": unit.sample,
-                              "turn": 0, "text": None, "attempts": 0,
-                              "error": {"kind": "unreachable", "message": f"not sent: {down}"}})
+                              "turn": 0, "text": None, "attempts": 0, "error": why})
                 continue
             await self._converse(unit, client, limit)
 

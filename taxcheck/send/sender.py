@@ -75,7 +75,11 @@ class Sender:
         # Endpoints that never answered and then refused connections after every retry: a
         # server that is down (or a wrong URL) is not worth minutes of retries per item.
         self.unreachable: dict[str, str] = {}  # base URL -> one line
+        # Models whose first answer was a 404 (a mistyped name, a wrong base path): every
+        # other request would get the same, so none is sent; a rerun tries again.
+        self.missing: dict[str, str] = {}  # model spec -> the 404's message
         self._answered: set[str] = set()
+        self._answered_models: set[str] = set()
         self._rng = random.Random()
 
     def usage_of(self, spec: str) -> Usage:
@@ -171,8 +175,13 @@ class Sender:
                 self.unreachable[url] = exc.message
                 self.on_warning(f"{exc.message} after {attempts} tries and never answered; "
                                 "is the server running and the URL right? Its remaining items are skipped")
+            if exc.kind == "not_found" and model.spec not in self._answered_models and model.spec not in self.missing:
+                self.missing[model.spec] = exc.message
+                self.on_warning(f"{model.spec}: {exc.message}; its remaining items are not sent "
+                                f"(check the model name and the base URL: `taxcheck models {model.spec}`)")
             return SendResult(error=exc, attempts=attempts)
         self._answered.add(model.endpoint.base_url)
+        self._answered_models.add(model.spec)
         usage.retries += attempts - 1
         usage.requests += 1
         usage.input_tokens += completion.input_tokens or 0
@@ -196,15 +205,25 @@ class Sender:
         cap = reserved.max_tokens - (params.thinking_budget or 0)
         return replace(params, max_tokens=cap) if cap >= 1 else None
 
-    def _gone(self, model: ModelSpec) -> CallError | None:
-        """Why this model's requests are no longer sent, if they are not: its key was refused,
-        or its endpoint never answered (the same record the runner writes for what it skips)."""
-        if model.spec in self.auth_failures:
-            return CallError("auth", self.auth_failures[model.spec], retryable=False)
+    def not_sent(self, model: ModelSpec) -> dict[str, str] | None:
+        """The error recorded for a call of this model that will not be sent, or None: its
+        endpoint never answered, or the model is not there (the same kind and message as the
+        404 itself, so the report groups them as one cause)."""
         down = self.unreachable.get(model.endpoint.base_url)
         if down is not None:
-            return CallError("unreachable", f"not sent: {down}", retryable=False)
+            return {"kind": "unreachable", "message": f"not sent: {down}"}
+        missing = self.missing.get(model.spec)
+        if missing is not None:
+            return {"kind": "not_found", "message": missing}
         return None
+
+    def _gone(self, model: ModelSpec) -> CallError | None:
+        """Why this model's requests are no longer sent, if they are not: its key was refused,
+        or ``not_sent`` says so."""
+        if model.spec in self.auth_failures:
+            return CallError("auth", self.auth_failures[model.spec], retryable=False)
+        why = self.not_sent(model)
+        return CallError(why["kind"], why["message"], retryable=False) if why is not None else None
 
     def _policy(self, tries: Tries) -> dict:
         """The retry policy as tenacity's parts, all asking one pure function (``retry.next_delay``):

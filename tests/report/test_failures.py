@@ -34,6 +34,34 @@ def test_a_mistyped_model_is_one_line_with_the_fix(taxcheck_cli, fake_api, suite
     assert doc["failures"] == {"openai:gpt-4o-mnii": N}  # the counts scripts read are unchanged
     [cause] = doc["failure_causes"]["openai:gpt-4o-mnii"]
     assert cause["calls"] == N and cause["kind"] == "not_found" and "taxcheck models" in cause["fix"]
+    # the model's first request goes alone; its 404 says the rest would get the same: not sent
+    assert fake_api.count(model="gpt-4o-mnii") == 1
+    assert "its remaining items are not sent" in res.stderr
+
+
+def test_a_model_that_answered_once_keeps_being_asked_after_a_404(taxcheck_cli, fake_api, suite, tmp_path):
+    # a 404 after answers is about that request, not the model: nothing is given up
+    seen = []
+
+    def flaky(r):
+        seen.append(r)
+        return Reply(status=404, text="gone for a moment") if len(seen) == 2 else Reply(text="Sure, here you go.")
+
+    fake_api.respond(flaky)
+    out = tmp_path / "run.jsonl"
+    res = taxcheck_cli("run", "-m", "openai:m", "-s", suite, "-o", out, "--retries", "0", "--no-cache")
+    assert res.code == 3 and fake_api.count(model="m") == N
+    assert len(_failed_lines(res.stderr)) == 1 and "1 call failed" in _failed_lines(res.stderr)[0]
+
+
+def test_a_rerun_asks_a_missing_model_again(taxcheck_cli, fake_api, suite, tmp_path):
+    fake_api.respond(lambda r: Reply(status=404, text="no such model"))
+    out = tmp_path / "run.jsonl"
+    assert taxcheck_cli("run", "-m", "openai:x", "-s", suite, "-o", out, "--retries", "0").code == 3
+    fake_api.respond(lambda r: Reply(text="Sure, here you go."))
+    res = taxcheck_cli("run", "-m", "openai:x", "-s", suite, "-o", out, "--retries", "0", "-f", "json")
+    assert res.code == 0, res.stderr
+    assert res.json()["failures"] == {"openai:x": 0} and fake_api.count(model="x") == 1 + N
 
 
 def test_a_parameter_the_model_rejects_is_named(taxcheck_cli, fake_api, suite, tmp_path, monkeypatch):
