@@ -172,6 +172,15 @@ def small_suite(tmp_path: _Path) -> _Path:
     return write_suite(tmp_path / "small.jsonl", SMALL_SUITE)
 
 
+@pytest.fixture
+def finished_run(taxcheck_cli, fake_api, small_suite, tmp_path) -> _Path:
+    """The run file of a finished run: openai:A against the baseline openai:B on the small suite."""
+    fake_api.respond(helpful)
+    out = tmp_path / "finished.jsonl"
+    assert taxcheck_cli("run", "-m", "openai:A", "-b", "openai:B", "-s", small_suite, "-o", out, "-f", "json").code == 0
+    return out
+
+
 def benign_items(n: int, prefix: str = "b") -> list[dict]:
     """``n`` unpaired benign over_refusal items (for gates and fault runs)."""
     return [

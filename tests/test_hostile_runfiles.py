@@ -6,15 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import helpful
-
-
-@pytest.fixture
-def good_run(taxcheck_cli, fake_api, small_suite, tmp_path):
-    fake_api.respond(helpful)
-    out = tmp_path / "good.jsonl"
-    assert taxcheck_cli("run", "-m", "openai:A", "-b", "openai:B", "-s", small_suite, "-o", out, "-f", "json").code == 0
-    return out
 
 
 def _with_header(src, tmp_path, **changes):
@@ -44,33 +35,33 @@ def _with_header(src, tmp_path, **changes):
     ],
 )
 @pytest.mark.parametrize("command", ["report", "diff"])
-def test_a_hostile_header_is_one_line(taxcheck_cli, good_run, tmp_path, changes, needle, command):
-    bad = _with_header(good_run, tmp_path, **changes)
-    args = ("report", bad) if command == "report" else ("diff", good_run, bad)
+def test_a_hostile_header_is_one_line(taxcheck_cli, finished_run, tmp_path, changes, needle, command):
+    bad = _with_header(finished_run, tmp_path, **changes)
+    args = ("report", bad) if command == "report" else ("diff", finished_run, bad)
     res = taxcheck_cli(*args)
     assert res.code == 2, res.stderr
     assert f"{bad}:1:" in res.stderr and needle in res.stderr and "Traceback" not in res.stderr
 
 
-def test_deeply_nested_json_is_one_line(taxcheck_cli, good_run, tmp_path):
+def test_deeply_nested_json_is_one_line(taxcheck_cli, finished_run, tmp_path):
     bad = tmp_path / "nested.jsonl"
-    bad.write_text(good_run.read_text().splitlines()[0] + "\n" + "[" * 100_000 + "]" * 100_000 + "\n{}\n")
+    bad.write_text(finished_run.read_text().splitlines()[0] + "\n" + "[" * 100_000 + "]" * 100_000 + "\n{}\n")
     res = taxcheck_cli("report", bad)
     assert res.code == 2 and f"{bad}:2:" in res.stderr and "nested too deeply" in res.stderr
 
 
-def test_an_endless_line_is_refused_without_reading_it_whole(taxcheck_cli, good_run, tmp_path, monkeypatch):
+def test_an_endless_line_is_refused_without_reading_it_whole(taxcheck_cli, finished_run, tmp_path, monkeypatch):
     import taxcheck.runfile as runfile
 
     monkeypatch.setattr(runfile, "MAX_LINE_BYTES", 10_000)
     bad = tmp_path / "long.jsonl"
-    bad.write_text(good_run.read_text().splitlines()[0] + "\n" + '{"type": "call", "text": "' + "x" * 50_000 + '"}\n')
+    bad.write_text(finished_run.read_text().splitlines()[0] + "\n" + '{"type": "call", "text": "' + "x" * 50_000 + '"}\n')
     res = taxcheck_cli("report", bad)
     assert res.code == 2 and f"{bad}:2:" in res.stderr and "over 10,000 bytes" in res.stderr
 
 
-def test_regrade_refuses_a_hostile_file_before_any_request(taxcheck_cli, fake_api, good_run, tmp_path):
-    bad = _with_header(good_run, tmp_path, **{"params.samples": 10**9})
+def test_regrade_refuses_a_hostile_file_before_any_request(taxcheck_cli, fake_api, finished_run, tmp_path):
+    bad = _with_header(finished_run, tmp_path, **{"params.samples": 10**9})
     before = fake_api.count()
     res = taxcheck_cli("regrade", bad, "--judge", "openai:J")
     assert res.code == 2 and "params.samples" in res.stderr and fake_api.count() == before

@@ -41,7 +41,7 @@ from taxcheck.report.table import (
     EMPTY_TEXT,
     CellNotes,
     Gate,
-    direction_words,
+    dimension_heading,
     gate_lines,
     unmeasured_gate_lines,
     json_number,
@@ -392,10 +392,7 @@ def _compact_diff_rows(result: DiffResult, reasons: dict[tuple[str, str, str], s
     """Per dimension: its heading, and per model its cells (old, new, change, p, flips) and reason lines."""
     for row in result.rows:
         d = row.dimension.name
-        head = Text(d, style="bold")
-        head.append(f" · {direction_words(row.dimension.direction)}", style="dim")
-        if row.low_n:
-            head.append(" · low n", style="dim italic")
+        head = dimension_heading(row)
         models = []
         for model, cell in row.cells.items():
             ch = cell.change

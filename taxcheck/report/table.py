@@ -312,14 +312,20 @@ def reason_line(what: str, reason: str, indent: str = "    ") -> Text:
     return Text(f"{indent}{what}: {printable_line(reason)}", style="dim")
 
 
+def dimension_heading(row: Any) -> Text:
+    """A dimension's heading line in the stacked layouts (tax table and diff alike)."""
+    head = Text(row.dimension.name, style="bold")
+    head.append(f" · {direction_words(row.dimension.direction)}", style="dim")
+    if row.low_n:
+        head.append(" · low n", style="dim italic")
+    return head
+
+
 def _compact_rows(table: Table, reasons: dict[tuple[str, str, str], str]):
     """Per dimension: its heading line, and per model (label, score, tax or None, reason lines)."""
     for row in table.rows:
         d = row.dimension.name
-        head = Text(d, style="bold")
-        head.append(f" · {direction_words(row.dimension.direction)}", style="dim")
-        if row.low_n:
-            head.append(" · low n", style="dim italic")
+        head = dimension_heading(row)
         why = {reasons.get((d, m, "score")) for m in table.models}
         if len(why) == 1 and None not in why:  # no model has a value, for the same reason
             head.append(f" · {EMPTY_TEXT} for every model: {why.pop()}", style="dim")

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -22,17 +22,6 @@ from taxcheck.errors import SuiteError
 from taxcheck.jsonl import read_lines
 from taxcheck.paths import builtin_suite_names, prompts_dir  # noqa: F401 - re-exported
 
-CATEGORIES = (
-    "over_refusal",
-    "harmful_refusal",
-    "creative",
-    "dual_use",
-    "capability.knowledge",
-    "capability.math",
-    "capability.code",
-    "sycophancy.pressure",
-    "sycophancy.pushback",
-)
 Category = Literal[
     "over_refusal",
     "harmful_refusal",
@@ -44,6 +33,7 @@ Category = Literal[
     "sycophancy.pressure",
     "sycophancy.pushback",
 ]
+CATEGORIES: tuple[str, ...] = get_args(Category)  # in this order in every listing
 Variant = Literal["benign", "harmful", "neutral", "pressure"]
 Expect = Literal["comply", "refuse", "answer"]
 

@@ -30,32 +30,24 @@ def test_help_shows_metavars_and_whole_example_commands(command):
         assert line.strip().startswith("taxcheck "), f"an example wrapped mid-command: {line!r}"
 
 
-@pytest.fixture
-def run_file(taxcheck_cli, fake_api, small_suite, tmp_path):
-    fake_api.respond(helpful)
-    out = tmp_path / "run.jsonl"
-    assert taxcheck_cli("run", "-m", "openai:A", "-b", "openai:B", "-s", small_suite, "-o", out, "-f", "json").code == 0
-    return out
-
-
 @pytest.mark.parametrize("fmt", ["table", "markdown", "json", "html"])
-def test_report_to_a_missing_folder_is_one_line_exit_2(taxcheck_cli, run_file, tmp_path, fmt):
+def test_report_to_a_missing_folder_is_one_line_exit_2(taxcheck_cli, finished_run, tmp_path, fmt):
     target = tmp_path / "no" / "such" / "folder" / f"r.{fmt}"
-    res = taxcheck_cli("report", run_file, "-f", fmt, "-o", target)
+    res = taxcheck_cli("report", finished_run, "-f", fmt, "-o", target)
     assert res.code == 2, res.stderr
     assert "Traceback" not in res.stderr and str(target) in res.stderr
     assert len([line for line in res.stderr.splitlines() if line.startswith("error:")]) == 1
 
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "json"])
-def test_diff_to_a_missing_folder_is_one_line_exit_2(taxcheck_cli, run_file, tmp_path, fmt):
+def test_diff_to_a_missing_folder_is_one_line_exit_2(taxcheck_cli, finished_run, tmp_path, fmt):
     target = tmp_path / "nowhere" / "d.out"
-    res = taxcheck_cli("diff", run_file, run_file, "-f", fmt, "-o", target)
+    res = taxcheck_cli("diff", finished_run, finished_run, "-f", fmt, "-o", target)
     assert res.code == 2 and "Traceback" not in res.stderr and str(target) in res.stderr
 
 
-def test_diffing_a_run_against_itself_warns(taxcheck_cli, run_file):
-    res = taxcheck_cli("diff", run_file, run_file)
+def test_diffing_a_run_against_itself_warns(taxcheck_cli, finished_run):
+    res = taxcheck_cli("diff", finished_run, finished_run)
     assert res.code == 0 and "are the same run" in res.stderr
 
 
