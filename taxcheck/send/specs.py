@@ -263,6 +263,8 @@ class Registry:
             raise SpecError(f"model spec {spec!r}: the model name is empty")
         if api == "completions" and ep.wire != "openai":
             raise SpecError(f"model spec {spec!r}: #completions needs an OpenAI-compatible endpoint")
+        if ep.name in _BUILTINS and _BUILTINS[ep.name][2] and ep.base_url != _BUILTINS[ep.name][1].rstrip("/"):
+            _check_url(ep.base_url, f"{spec}: {_BUILTINS[ep.name][2]}")  # the SDK's variable, set by hand
         if ep.key_required and ep.api_key == NO_KEY:
             raise SpecError(
                 f"{spec}: no API key; set {ep.key_env}"

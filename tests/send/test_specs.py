@@ -142,3 +142,15 @@ def test_redact_url(url, expected):
 def test_custom_base_url_waives_required_key():
     m = reg({"OPENAI_BASE_URL": "http://local/v1"}).resolve("openai:m")
     assert m.endpoint.api_key == NO_KEY
+
+
+@pytest.mark.parametrize("value", ["/v1", "localhost:8000/v1", "ftp://h/v1", "http://"])
+def test_a_base_url_variable_that_is_not_a_url_is_named_before_anything_is_sent(value):
+    # without a scheme the SDK fails every call with "UnsupportedProtocol": say so once, up front
+    with pytest.raises(SpecError, match="OPENAI_BASE_URL.*not an http\\(s\\) URL"):
+        reg({"OPENAI_BASE_URL": value}).resolve("openai:m")
+
+
+def test_a_bad_base_url_of_a_provider_not_in_the_run_does_not_matter():
+    m = reg({"ANTHROPIC_BASE_URL": "/v1", "OPENAI_API_KEY": "k"}).resolve("openai:m")
+    assert m.endpoint.base_url == "https://api.openai.com/v1"
