@@ -371,6 +371,26 @@ def _lines(fh, path: Path) -> Iterator[tuple[str, bool]]:
         yield raw.decode("utf-8", errors="replace").rstrip("\r\n"), raw.endswith(b"\n")
 
 
+def _lock(fh: Any) -> bool:
+    """Hold an exclusive advisory lock on an open run file for as long as it is open.
+
+    Two processes resuming one run file at once (a CI retry while the first job still runs,
+    two terminals, a colleague on a shared disk) would each send every missing call, paying
+    twice, and one could cut the other's half-written last line as a torn tail. The lock is
+    released when the file is closed, or when the process dies however it dies."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks to take
+        return True
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks (some network mounts): write unlocked, as before
+        return True
+    return True
+
+
 class RunWriter:
     """Appends records to a run file, one flushed line each."""
 
@@ -382,6 +402,10 @@ class RunWriter:
         """Open for append (creating it owner-only), first cutting off a torn tail so new lines start clean."""
         make_private_dir(self.path.parent)
         fh = os.fdopen(os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600), "a+b")
+        if not _lock(fh):
+            fh.close()
+            raise UserError(f"{self.path}: another taxcheck process is writing this run file; wait for it to finish "
+                            "(then rerun to resume), or give this run its own file with -o")
         size = fh.seek(0, os.SEEK_END)
         if size:
             fh.seek(max(0, size - 1))

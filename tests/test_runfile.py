@@ -88,3 +88,67 @@ def test_odd_text_survives_exactly(tmp_path, text):
 
 def test_dumps_is_one_line():
     assert "\n" not in dumps({"t": "a\nb\u2028c"})
+
+
+HOLDER = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from taxcheck.runfile import RunWriter
+w = RunWriter(Path(sys.argv[1])); w.open()
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def _hold(path, tmp_path):
+    """Another process with the run file open for writing, as a second taxcheck would have it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import taxcheck
+
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), str(Path(taxcheck.__file__).parent.parent)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_one_writer_at_a_time_and_the_second_is_told_why(tmp_path):
+    path = tmp_path / "run.jsonl"
+    first = RunWriter(path)
+    first.open()
+    with pytest.raises(UserError, match=r"run.jsonl: another taxcheck process is writing this run file.*-o"):
+        RunWriter(path).open()
+    first.write(HEADER)
+    first.close()
+    write(path, ITEM)  # free again once the first is closed
+    assert [r["type"] for r in map(json.loads, path.read_text().splitlines())] == ["header", "item"]
+
+
+def test_a_writer_killed_outright_leaves_no_lock_behind(tmp_path):
+    import signal
+
+    path = tmp_path / "run.jsonl"
+    proc = _hold(path, tmp_path)
+    with pytest.raises(UserError):
+        RunWriter(path).open()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    write(path, HEADER)  # the kernel dropped the lock with the process
+
+
+def test_a_second_run_on_a_busy_run_file_sends_nothing(tmp_path, taxcheck_cli, fake_api, small_suite):
+    out = tmp_path / "shared.jsonl"
+    proc = _hold(out, tmp_path)
+    try:
+        res = taxcheck_cli("run", "-m", "openai:A", "-s", small_suite, "-o", out)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+    assert res.code == 2 and "another taxcheck process is writing this run file" in res.stderr
+    assert fake_api.count() == 0
+    assert taxcheck_cli("run", "-m", "openai:A", "-s", small_suite, "-o", out).code == 0  # and it goes once free

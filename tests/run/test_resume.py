@@ -168,7 +168,10 @@ def test_sigint_as_scoring_starts(taxcheck_cli, api, suite, tmp_path):
     finally:
         proc.kill()
     if "interrupted" in stderr.lower():  # while reading the run file back, or scoring
-        assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+        # 130, or (rarely, when the signal lands as the interpreter unwinds) death by SIGINT
+        # itself, which Python chooses for an interrupt it did not finish handling: a shell
+        # reports both as $? = 130, which is what scripts and README promise
+        assert proc.returncode in (130, -signal.SIGINT) and "Traceback" not in stderr, stderr
         assert _stdout == ""
     else:  # the signal came after the report: the document is complete either way
         assert proc.returncode in (0, 130), stderr
