@@ -40,6 +40,53 @@ def fail_on_invalid(api: FakeAPI) -> None:
 # ---------------------------------------------------------------- fake_api fixture (end)
 
 
+# ---------------------------------------------------------------- loopback only
+# No test may reach a hosted API: every connection a test's process opens must go to a
+# loopback address (the fake server, a port nothing listens on) or a Unix socket. A
+# connection or name lookup elsewhere fails like a machine without a network, and the test
+# fails at teardown naming the address, even if the code under test swallowed the error.
+import errno as _errno
+import socket as _socket
+
+
+def _is_loopback(host: object) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    return isinstance(host, str) and (host.startswith("127.") or host in ("::1", "localhost", "0.0.0.0", ""))
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    reached: list[str] = []
+    real_connect, real_connect_ex, real_getaddrinfo = _socket.socket.connect, _socket.socket.connect_ex, _socket.getaddrinfo
+
+    def allowed(address: object) -> bool:
+        ok = not isinstance(address, tuple) or _is_loopback(address[0])  # a str/bytes address is AF_UNIX
+        if not ok:
+            reached.append(repr(address))
+        return ok
+
+    def connect(self, address):
+        if not allowed(address):
+            raise OSError(_errno.ENETUNREACH, "tests reach the loopback server only")
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        return real_connect_ex(self, address) if allowed(address) else _errno.ENETUNREACH
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host is not None and not allowed((host,)):
+            raise _socket.gaierror(_socket.EAI_NONAME, "tests reach the loopback server only")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(_socket.socket, "connect", connect)
+    monkeypatch.setattr(_socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(_socket, "getaddrinfo", getaddrinfo)
+    yield reached  # what was stopped (a test of the guard itself reads and clears it)
+    if reached:
+        pytest.fail(f"a test tried to reach beyond loopback: {', '.join(dict.fromkeys(reached))}", pytrace=False)
+
+
 # ---------------------------------------------------------------- taxcheck CLI fixtures (begin)
 # Owned by the end-to-end/robustness tests (test_run_e2e, test_resume, test_faults, ...).
 # ``_isolated_state`` is autouse: no test may touch the real home, cache or API keys.

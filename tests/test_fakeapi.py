@@ -632,3 +632,20 @@ def test_cli_prints_base_url_and_serves_until_terminated() -> None:
         _, err = proc.communicate(timeout=5)
     assert proc.returncode == 0
     assert "requests=1 successes=1" in err
+
+
+def test_the_loopback_guard_stops_a_hosted_host_and_fails_the_test(_loopback_only: list[str]) -> None:
+    """conftest's ``_loopback_only``: a connection beyond loopback fails as on a machine without
+    a network and is recorded (the fixture then fails the test at teardown); loopback works."""
+    import socket
+
+    with pytest.raises(OSError):
+        socket.create_connection(("api.provider.example", 443), timeout=1)
+    with socket.socket() as s, pytest.raises(OSError):
+        s.connect(("203.0.113.7", 443))  # TEST-NET-3, by address: connect itself is stopped
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        socket.create_connection(server.getsockname(), timeout=1).close()
+    assert _loopback_only == ["('api.provider.example',)", "('203.0.113.7', 443)"]
+    _loopback_only.clear()  # stopped on purpose here: do not fail this test for it

@@ -122,8 +122,8 @@ def test_report_says_the_causes_again(taxcheck_cli, fake_api, suite, tmp_path):
 @pytest.mark.parametrize(
     "kind, message, endpoint, needle",
     [
-        ("not_found", "404", {"url": "https://api.anthropic.com/v1", "wire": "anthropic"}, "must not end in /v1"),
-        ("not_found", "404", {"url": "https://api.openai.com/v1", "wire": "openai"}, "taxcheck models openai:x"),
+        ("not_found", "404", {"url": "https://anthropic-proxy.example/v1", "wire": "anthropic"}, "must not end in /v1"),
+        ("not_found", "404", {"url": "https://gateway.example/v1", "wire": "openai"}, "taxcheck models openai:x"),
         ("http_400", "400 from u: the model does not accept 'top_k' (x)", None, "drop top_k"),
         ("http_400", "400 from u: bad", None, "--probe"),
         ("timeout", "no response", None, "raise --timeout"),

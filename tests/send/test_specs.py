@@ -153,4 +153,4 @@ def test_a_base_url_variable_that_is_not_a_url_is_named_before_anything_is_sent(
 
 def test_a_bad_base_url_of_a_provider_not_in_the_run_does_not_matter():
     m = reg({"ANTHROPIC_BASE_URL": "/v1", "OPENAI_API_KEY": "k"}).resolve("openai:m")
-    assert m.endpoint.base_url == "https://api.openai.com/v1"
+    assert m.endpoint.base_url == OPENAI_DEFAULT_URL
