@@ -202,13 +202,14 @@ class EndpointClient:
         """
         self._get()
         messages = safe_messages(messages)
-        if model in self._settled:
-            return await self._complete(model, api, messages, params)
-        async with self._gates.setdefault(model, asyncio.Lock()):
-            try:
-                return await self._complete(model, api, messages, params)
-            finally:
-                self._settled.add(model)
+        if model not in self._settled:
+            async with self._gates.setdefault(model, asyncio.Lock()):
+                if model not in self._settled:  # those who waited here go together, not one by one
+                    try:
+                        return await self._complete(model, api, messages, params)
+                    finally:
+                        self._settled.add(model)
+        return await self._complete(model, api, messages, params)
 
     async def _complete(self, model: str, api: str, messages: list[dict[str, str]], params: Params) -> Completion:
         for _ in range(_MAX_ADJUSTMENTS + 1):

@@ -114,6 +114,21 @@ def test_answers_cut_off_with_text_are_graded_and_counted_where_a_reader_looks(t
     assert clean.json()["usage"]["openai:m"]["cut_off"] == 2
 
 
+def test_requests_held_behind_a_slow_first_answer_then_go_together(taxcheck_cli, fake_api, tmp_path, monkeypatch):
+    # a reasoning model's first answer can take longer than the rate controller waits for it;
+    # the requests that then queue behind the client's first-request gate must not be sent
+    # one at a time, each holding the gate for its whole round trip
+    from taxcheck.send import limits
+
+    monkeypatch.setattr(limits, "PROBE_WAIT_S", 0.05)
+    fake_api.latency = 0.4
+    suite = write_suite(tmp_path / "s.jsonl", benign_items(8))
+    fake_api.respond(helpful)
+    res = taxcheck_cli("run", "-m", "openai:slow", "-s", suite, "-j", "8", "--no-cache", "-o", tmp_path / "r.jsonl")
+    assert res.code == 0, res.stderr
+    assert fake_api.peak_in_flight >= 4, fake_api.peak_in_flight  # one at a time before the fix
+
+
 def test_a_bio_policy_400_is_an_api_refusal_on_a_harmful_item(taxcheck_cli, fake_api, small_suite):
     def policy(request):
         if "neighbour" in request.last_user_text():
