@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from taxcheck.errors import UserError
-from taxcheck.suites.format import prompts_dir
+from taxcheck.paths import prompts_dir
 
 PriceRow = tuple[str, float, float]  # pattern, USD per million input tokens, per million output tokens
 

@@ -8,8 +8,10 @@ its outcome must be data afterwards. ``run`` calls this after the answers are in
 in flight and a rerun does the rest. ``report``, ``diff`` and the HTML report only read the
 verdicts (``grade.rules.grade_run``): opening a colleague's run file never runs what it holds.
 
-Without a sandbox the answers are not executed: the verdicts are stored unscored with the
-reason, and the code dimension is "not graded" rather than wrong.
+Without a sandbox the answers are not executed and nothing is written: the code dimension is
+"not graded" rather than wrong (``grade_run`` says how to grade it), a verdict stored earlier
+stays as it was, and a later run or ``regrade --rerun-code`` with a sandbox grades them. An
+answer whose stored verdict is unscored (a sandbox error) is run again by the next stage.
 """
 
 from __future__ import annotations
@@ -34,9 +36,14 @@ class CodeStage:
 
 
 def pending_code(data: RunData, rerun: bool = False) -> list[tuple[CallKey, SuiteItem, CallRecord]]:
-    """Code answers with no stored verdict (all of them with ``rerun``)."""
+    """Code answers with no executed verdict stored (all of them with ``rerun``)."""
+
+    def done(key: CallKey) -> bool:
+        v = data.code_verdicts.get(key)
+        return v is not None and v.passed is not None
+
     return [(key, item, rec) for key, rec, item in ok_calls(data)
-            if is_code_answer(item, rec) and (rerun or key not in data.code_verdicts)]
+            if is_code_answer(item, rec) and (rerun or not done(key))]
 
 
 def grade_code(path: Path, choice, warn: Callable[[str], None] = lambda _m: None, rerun: bool = False,
@@ -50,8 +57,10 @@ def grade_code(path: Path, choice, warn: Callable[[str], None] = lambda _m: None
     jobs = pending_code(data, rerun)
     if not jobs:
         return CodeStage(0, 0, choice.tier)
-    if not choice.available and not said_unavailable:
-        warn(f"{len(jobs)} code answers not executed: {choice.why}; capability.code is not graded")
+    if not choice.available:  # nothing runs, so nothing is stored: an earlier verdict must not be hidden
+        if not said_unavailable:
+            warn(f"{len(jobs)} code answers not executed: {choice.why}; capability.code is not graded")
+        return CodeStage(0, 0, choice.tier)
     writer = RunWriter(path)
     writer.open()
     executed = 0

@@ -23,7 +23,6 @@ from taxcheck.send.retry import RATE_LIMIT_DEADLINE_S, Tries, is_rate_limited_st
 from taxcheck.send.specs import ModelSpec
 from taxcheck.send.wire import Completion, Params
 
-CUT_SHORT = ("length", "max_tokens")  # finish reasons of an answer that hit its max_tokens
 
 
 @dataclass
@@ -188,7 +187,7 @@ class Sender:
         usage.output_tokens += completion.output_tokens or 0
         if reserved is not None:
             self.budget.settle(reserved, model.spec, completion.input_tokens, completion.output_tokens)
-            if reserved.reduced and completion.finish_reason in CUT_SHORT:
+            if reserved.reduced and completion.cut_off:
                 self.budget.discard()  # cut by the smaller ceiling: not the answer the run asked for
                 return SendResult(budget_stopped=True, attempts=attempts)
         if key is not None:

@@ -138,3 +138,29 @@ def test_a_run_without_a_sandbox_leaves_code_items_unscored(available: bool, tax
     else:
         assert summary == {"requested": "auto", "tier": "none", "why": "no sandbox here (test)", "verdicts": {}, "not_graded": 3}
         assert res.stderr.count("capability.code will not be graded: no sandbox here (test)") == 1
+
+
+def test_no_sandbox_stores_nothing_so_a_later_sandbox_grades_and_no_verdict_is_hidden(taxcheck_cli, fake_api, tmp_path: Path,
+                                                                                       monkeypatch) -> None:  # noqa: ANN001
+    from taxcheck.grade import sandbox
+    from taxcheck.grade.sandbox import SandboxChoice
+
+    fake_api.respond(_answer)
+    suite = tmp_path / "code.jsonl"
+    suite.write_text("".join(json.dumps(i) + "\n" for i in CODE_ITEMS))
+    out = tmp_path / "run.jsonl"
+    args = ("run", "-m", "openai:A", "-s", suite, "-f", "json", "--no-cache", "-o", out)
+
+    def code_n(res) -> int:  # noqa: ANN001
+        return next(r for r in res.json()["rows"] if r["dimension"] == "capability.code")["scores"]["openai:A"]["n"]
+
+    with monkeypatch.context() as m:
+        m.setattr(sandbox, "choose", lambda requested="auto": SandboxChoice("none", False, "no sandbox here (test)"))
+        first = taxcheck_cli(*args)
+    assert first.code == 0 and code_n(first) == 0
+    assert '"type":"code"' not in out.read_text()  # nothing ran, so nothing is stored
+    sent = fake_api.count()
+    again = taxcheck_cli(*args)  # a sandbox now: the resumed run grades the code, sending nothing
+    assert again.code == 0 and code_n(again) == 3 and fake_api.count() == sent
+    none = taxcheck_cli("regrade", out, "--rerun-code", "--sandbox", "none", "-f", "json")
+    assert none.code == 0 and code_n(none) == 3  # the executed verdicts stay in force
