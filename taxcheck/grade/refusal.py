@@ -110,6 +110,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 Label = Literal["comply", "partial", "refuse"]
@@ -616,6 +617,7 @@ class _PromptWords:
     question: bool
 
 
+@lru_cache(maxsize=4096)  # one prompt, graded once per model, sample and turn: analyse it once
 def _prompt_words(prompt: str) -> _PromptWords:
     low = prompt[:_MAX_CHARS].translate(_QUOTE_TABLE).translate(_ASCII_LOWER)
     stems = frozenset(_stem(w) for w in _PROMPT_WORD.findall(low) if w not in _PROMPT_STOPWORDS)

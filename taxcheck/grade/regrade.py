@@ -7,6 +7,7 @@ asks the models again and never loses the original answers.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -56,9 +57,12 @@ def regrade(
     read_run(run_file, warn=warn)  # validate before copying or paying for anything
     target = run_file
     if output is not None and output.resolve() != run_file.resolve():
-        try:
-            shutil.copyfile(run_file, output)
-            output.chmod(0o600)  # a copy of every prompt and answer: owner-only, as run files are
+        try:  # a copy of every prompt and answer: owner-only from its first byte, as run files are
+            with open(run_file, "rb") as src, os.fdopen(
+                os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb"
+            ) as dst:
+                shutil.copyfileobj(src, dst)
+            output.chmod(0o600)  # an existing file keeps its mode through O_CREAT: set it
         except OSError as exc:
             raise UserError(f"cannot write {output}: {exc.strerror or exc}") from None
         target = output

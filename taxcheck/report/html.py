@@ -186,7 +186,7 @@ def render_html(
 
     ``report`` is ``pipeline.build_report``'s (table, meta, grades, warnings, breakdown).
     ``grades``: the verdicts the table was built from (default ``report.grades``);
-    ``rule_grades``: the rule scorers' own (default ``grade.rules.grade_run(data)``, which runs no
+    ``rule_grades``: the rule scorers' own (default ``report.rule_grades``, else ``grade.rules.grade_run(data)``, which runs no
     process: code verdicts are read from the run file). Both are needed to label each verdict
     shown by its true source.
     """
@@ -197,7 +197,7 @@ def render_html(
     if grades is None:
         grades = report.grades or grade_run(data)
     if rule_grades is None:
-        rule_grades = grades if not data.verdicts else grade_run(data)
+        rule_grades = report.rule_grades or (grades if not data.verdicts else grade_run(data))
     graders = Graders(data, grades, rule_grades)
     summary = summarize(data, table, meta, grades, report.warnings)
     measured = not summary.nothing_measured

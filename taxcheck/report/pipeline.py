@@ -120,6 +120,7 @@ class Report:
     table: Table
     meta: ReportMeta
     grades: dict[CallKey, Grade] = field(default_factory=dict)  # the verdicts the table was built from (Grade.source says whose)
+    rule_grades: dict[CallKey, Grade] = field(default_factory=dict)  # the rule scorers' own (the same as grades without a judge)
     warnings: list[str] = field(default_factory=list)  # said once on stderr by ``emit``
     breakdown: list = field(default_factory=list)  # breakdown.DimensionBreakdown per dimension (--by type)
 
@@ -139,7 +140,7 @@ def build_report(
     """Grade, aggregate and gate a run. ``grader``: auto uses the judge where it has verdicts."""
     if grader not in GRADERS:
         raise UserError(f"--grader {grader!r}: one of {', '.join(GRADERS)}")
-    grades = grade_run(data)
+    grades = rule_grades = grade_run(data)
     agreement_figures = None
     notes = list(notes or [])
     warnings: list[str] = []
@@ -194,7 +195,7 @@ def build_report(
         from taxcheck.report.by_type import breakdown_document
 
         meta.breakdown = {p.dimension.name: breakdown_document(p) for p in parts}
-    return Report(table, meta, grades, warnings, parts)
+    return Report(table, meta, grades, rule_grades, warnings, parts)
 
 
 def _missing_note(health, grader: str, results_file: Path) -> str:
