@@ -343,7 +343,7 @@ def regrade(
         from taxcheck.runfile import read_run
         from taxcheck.send.specs import Registry
 
-        from taxcheck.run import sandbox_request
+        from taxcheck.grade.sandbox import sandbox_request
 
         err = stderr_console()
         warn = lambda m: say(err, "warning", "yellow", m)  # noqa: E731
@@ -403,7 +403,7 @@ def suites_show(
 
     def body() -> int:
         from taxcheck.report.dry_run import print_power
-        from taxcheck.run import assumptions
+        from taxcheck.measure.power import parse_assumptions
         from taxcheck.suites.format import resolve_suite
         from taxcheck.suites.info import print_suite_detail
 
@@ -411,7 +411,7 @@ def suites_show(
             from taxcheck.errors import UserError
 
             raise UserError("--samples must be at least 1")
-        assumed = assumptions(list(assume or []))
+        assumed = parse_assumptions(list(assume or []))
         suite = resolve_suite(name)
         heading = f"smallest tax a run of it can call confident (80 % power, {samples} answer(s) per item):"
         print_suite_detail(suite, examples, after=lambda console: print_power(console, suite.items, samples, assumed, heading))

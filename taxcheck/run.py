@@ -149,28 +149,6 @@ def check_writable(path: Path) -> None:
         raise UserError(f"only {free // 1024} KiB free where the run file goes ({path.parent}); free some space or choose another -o")
 
 
-def assumptions(specs: list[str]):
-    """``--assume`` values, checked before anything runs."""
-    from taxcheck.measure.power import parse_assumptions
-
-    try:
-        return parse_assumptions(specs)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
-def sandbox_request(sandbox: str, unsafe_run_code: bool) -> str:
-    """The ``--sandbox`` / ``--unsafe-run-code`` pair as one request for ``sandbox.choose``."""
-    from taxcheck.grade.sandbox import REQUESTS
-
-    if sandbox not in REQUESTS or sandbox == "unsafe":
-        raise UserError(f"--sandbox {sandbox!r}: one of {', '.join(r for r in REQUESTS if r != 'unsafe')} "
-                        "(to run code with no boundary, say --unsafe-run-code)")
-    if unsafe_run_code and sandbox != "auto":
-        raise UserError(f"--unsafe-run-code and --sandbox {sandbox} contradict each other; give one")
-    return "unsafe" if unsafe_run_code else sandbox
-
-
 def resolve_models(registry: Registry, opts: RunOptions, warn) -> list[ModelSpec]:
     """Baseline first, then the candidates; ``--system`` makes each candidate a variant."""
     from taxcheck.send.specs import with_system
@@ -297,7 +275,10 @@ def validate(opts: RunOptions, warn) -> Prepared:
         raise UserError("--fail-over needs a candidate besides the baseline: add -m SPEC")
     suites = [resolve_suite(ref) for ref in opts.suites]
     items = select_items(suites, opts.limit, opts.seed)
-    requested, assume = sandbox_request(opts.sandbox, opts.unsafe_run_code), assumptions(opts.assume)
+    from taxcheck.grade.sandbox import sandbox_request
+    from taxcheck.measure.power import parse_assumptions
+
+    requested, assume = sandbox_request(opts.sandbox, opts.unsafe_run_code), parse_assumptions(opts.assume)
     temperature = opts.temperature if opts.temperature is not None else (0.0 if opts.samples == 1 else 0.7)
     if opts.samples > 1 and temperature == 0:
         warn("--samples > 1 at temperature 0 asks the same question K times for the same answer")

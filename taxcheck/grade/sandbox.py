@@ -58,6 +58,18 @@ from taxcheck.grade import sandbox_harness, sandbox_kernel, sandbox_oci, sandbox
 
 REQUESTS = ("auto", "namespaces", "docker", "podman", "unsafe", "none")
 TIERS = ("userns", "root-ns", "docker", "podman", "unsafe", "none")
+
+
+def sandbox_request(sandbox: str, unsafe_run_code: bool) -> str:
+    """The ``--sandbox`` / ``--unsafe-run-code`` pair as one request for ``choose``."""
+    from taxcheck.errors import UserError
+
+    if sandbox not in REQUESTS or sandbox == "unsafe":
+        raise UserError(f"--sandbox {sandbox!r}: one of {', '.join(r for r in REQUESTS if r != 'unsafe')} "
+                        "(to run code with no boundary, say --unsafe-run-code)")
+    if unsafe_run_code and sandbox != "auto":
+        raise UserError(f"--unsafe-run-code and --sandbox {sandbox} contradict each other; give one")
+    return "unsafe" if unsafe_run_code else sandbox
 MAX_OUTPUT_BYTES = 4096
 MAX_REASON_CHARS = 300
 FILE_SIZE_LIMIT = 16 * 1024 * 1024

@@ -447,8 +447,9 @@ class Assumptions:
 
 def parse_assumptions(specs: list[str]) -> Assumptions:
     """``--assume`` values: ``DIM=RATE`` (``over_refusal=0.05`` or ``=5%``), ``discordance=X``,
-    ``heterogeneity=X``. Raises ``ValueError`` with the problem (the CLI shows it as one line)."""
+    ``heterogeneity=X``. Raises ``UserError`` with the problem (the CLI shows it as one line)."""
     from taxcheck.dimensions import DIMENSION_NAMES
+    from taxcheck.errors import UserError
 
     rates: dict[str, float] = {}
     discordance: float | None = None
@@ -461,7 +462,7 @@ def parse_assumptions(specs: list[str]) -> Assumptions:
         except ValueError:
             value = math.nan
         if not sep or not 0 <= value <= 1:
-            raise ValueError(f"--assume {spec!r}: expected NAME=VALUE with a value from 0 to 1 (or 0% to 100%)")
+            raise UserError(f"--assume {spec!r}: expected NAME=VALUE with a value from 0 to 1 (or 0% to 100%)")
         if key == "discordance":
             discordance = value
         elif key == "heterogeneity":
@@ -469,7 +470,7 @@ def parse_assumptions(specs: list[str]) -> Assumptions:
         elif key in DIMENSION_NAMES:
             rates[key] = value
         else:
-            raise ValueError(f"--assume {spec!r}: {key!r} is not a dimension, discordance or heterogeneity")
+            raise UserError(f"--assume {spec!r}: {key!r} is not a dimension, discordance or heterogeneity")
     return Assumptions(rates, discordance, heterogeneity)
 
 

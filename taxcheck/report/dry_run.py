@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taxcheck.cost.estimate import estimate
-from taxcheck.send.cache import Cache
 
 
 def print_power(console, items, samples: int, assume, heading: str) -> None:
@@ -25,11 +23,13 @@ def print_power(console, items, samples: int, assume, heading: str) -> None:
         console.print(outside_text("  " + line), soft_wrap=True)
 
 
-def print_dry_run(plan, cache: Cache, out: Path, prices=(), assume=None) -> None:
+def print_dry_run(plan, cache, out: Path, prices=(), assume=None) -> None:
     from taxcheck.console import outside_text, stdout_console
     from taxcheck.layout import Column, Grid, print_first_fit, stacked, whole, wrapping
 
     """What a run would send and cost, per model, and the smallest tax it could detect; nothing is sent."""
+    from taxcheck.cost.estimate import estimate  # here: ``suites show`` prints the power lines alone
+
     est = estimate(plan, cache)
     cols = [Column("model")] + [Column(c, "right") for c in ("calls", "recorded", "cached", "to send", "est. input tok", "est. output tok", "est. cost")]
     grid = Grid(cols, title="taxcheck --dry-run: nothing was sent")
