@@ -211,7 +211,7 @@ def report(
         from taxcheck.console import stderr_console
         from taxcheck.report.failures import say_failures
 
-        say_failures(data, stderr_console())
+        say_failures(rep.causes, stderr_console())
         if fmt == "html":
             from taxcheck.report.html import render_html
 

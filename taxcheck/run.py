@@ -404,8 +404,9 @@ def report(prep: Prepared, notes: list[str], partial, outcome, err) -> int:
     from taxcheck.report.pipeline import build_report, emit, exit_code
 
     data = read_run(prep.out, warn=lambda m: say(err, "warning", "yellow", m))
-    rep = build_report(data, prep.out, gates=prep.gates, notes=notes, grader=prep.opts.grader, partial=partial)
-    say_failures(data, err, prep.opts.timeout)
+    rep = build_report(data, prep.out, gates=prep.gates, notes=notes, grader=prep.opts.grader, partial=partial,
+                       timeout_s=prep.opts.timeout)
+    say_failures(rep.causes, err)
     emit(rep, prep.opts.fmt)
     if prep.opts.fmt != "table":
         say(err, "run file", "dim", str(prep.out))

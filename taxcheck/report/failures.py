@@ -91,9 +91,10 @@ def cause_lines(causes: dict[str, list[Cause]]) -> list[str]:
     return lines
 
 
-def say_failures(data, err, timeout_s: float | None = None) -> None:
-    """One stderr line per model and distinct cause of failure, with the fix where one is known."""
+def say_failures(causes: dict[str, list[Cause]], err) -> None:
+    """One stderr line per model and distinct cause of failure, with the fix where one is known
+    (``causes``: the report's, so stderr and the JSON's ``failure_causes`` never differ)."""
     from taxcheck.console import say
 
-    for line in cause_lines(failure_causes(data, timeout_s)):
+    for line in cause_lines(causes):
         say(err, "failed", "bold red", line)

@@ -121,6 +121,7 @@ class Report:
     meta: ReportMeta
     grades: dict[CallKey, Grade] = field(default_factory=dict)  # the verdicts the table was built from (Grade.source says whose)
     rule_grades: dict[CallKey, Grade] = field(default_factory=dict)  # the rule scorers' own (the same as grades without a judge)
+    causes: dict = field(default_factory=dict)  # model -> failures.Cause list: stderr and JSON say the same
     warnings: list[str] = field(default_factory=list)  # said once on stderr by ``emit``
     breakdown: list = field(default_factory=list)  # breakdown.DimensionBreakdown per dimension (--by type)
 
@@ -136,6 +137,7 @@ def build_report(
     grader: str = "auto",
     by: str | None = None,
     partial: dict | None = None,
+    timeout_s: float | None = None,
 ) -> Report:
     """Grade, aggregate and gate a run. ``grader``: auto uses the judge where it has verdicts."""
     if grader not in GRADERS:
@@ -170,8 +172,9 @@ def build_report(
     from taxcheck.grade.code_stage import sandbox_summary
     from taxcheck.runfile import requests_sent
 
+    causes = failure_causes(data, timeout_s)  # timeout_s: the run's --timeout, for the fix it names
     meta = ReportMeta(
-        failure_causes={m: [c.to_json() for c in cs] for m, cs in failure_causes(data).items()},
+        failure_causes={m: [c.to_json() for c in cs] for m, cs in causes.items()},
         sampling=requests_sent(data),
         sandbox=sandbox_summary(data),
         partial=partial,
@@ -195,7 +198,7 @@ def build_report(
         from taxcheck.report.by_type import breakdown_document
 
         meta.breakdown = {p.dimension.name: breakdown_document(p) for p in parts}
-    return Report(table, meta, grades, rule_grades, warnings, parts)
+    return Report(table, meta, grades, rule_grades, causes, warnings, parts)
 
 
 def _missing_note(health, grader: str, results_file: Path) -> str:

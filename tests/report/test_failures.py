@@ -80,11 +80,13 @@ def test_a_parameter_the_model_rejects_is_named(taxcheck_cli, fake_api, suite, t
 def test_timeouts_say_raise_timeout(taxcheck_cli, fake_api, tmp_path):
     suite = write_suite(tmp_path / "s.jsonl", benign_items(2))
     fake_api.respond(lambda r: Reply(hang=True))
-    res = taxcheck_cli("run", "-m", "openai:m", "-s", suite, "--timeout", "0.3", "--retries", "0", "-j", "2")
+    res = taxcheck_cli("run", "-m", "openai:m", "-s", suite, "--timeout", "0.3", "--retries", "0", "-j", "2", "-f", "json")
     assert res.code == 3
     [line] = _failed_lines(res.stderr)
     assert "openai:m: 2 calls failed: no response from http" in line and "within 0.3 s" in line
     assert "raise --timeout (it was 0.3 s)" in line
+    [cause] = res.json()["failure_causes"]["openai:m"]
+    assert cause["fix"] == "raise --timeout (it was 0.3 s)"  # the JSON says what stderr says
 
 
 def test_connection_refused_names_the_url(taxcheck_cli, suite, monkeypatch):
