@@ -37,12 +37,14 @@ def unit_types(data: RunData) -> dict[str, str]:
     return types
 
 
-def breakdown(data: RunData, grades: dict[CallKey, Grade], main: Table, samples: int) -> list[DimensionBreakdown]:
-    """Per dimension of ``main`` whose items have types, a table of its types, costliest first."""
+def breakdown(data: RunData, grades: dict[CallKey, Grade], main: Table, samples: int,
+              values: dict | None = None) -> list[DimensionBreakdown]:
+    """Per dimension of ``main`` whose items have types, a table of its types, costliest first.
+    ``values``: each model's ``dimension_values``, when the caller has them already."""
     types = unit_types(data)
     if all(t == NO_TYPE for t in types.values()):
         return []
-    per_model = {m: dimension_values(data, grades, m, samples) for m in main.models}
+    per_model = values if values is not None else {m: dimension_values(data, grades, m, samples) for m in main.models}
     out: list[DimensionBreakdown] = []
     for dim in DIMENSIONS:
         if main.row(dim.name) is None:

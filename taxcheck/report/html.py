@@ -206,7 +206,7 @@ def render_html(
     body.append(("table", "Tax table", _table_section(table, meta)))
     if measured:
         body += _chart_sections(table)
-        cs = contrasts(data, graders, table)
+        cs = contrasts(data, graders, table, values=report.values if grades is report.grades else None)
         body.append(("side-by-side", "Side by side: where the models differ most", side_by_side_html(cs, table)))
     if report.breakdown:
         body.append(("breakdown", "Breakdown by type", _breakdown(report.breakdown, table)))

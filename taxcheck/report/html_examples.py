@@ -293,7 +293,8 @@ def _outcome(dimension: str, value: float, samples: int) -> str:
     return yes if value >= 0.5 else no
 
 
-def contrasts(data: RunData, graders: Graders, table: Table, per_dimension: int = CONTRASTS_PER_DIMENSION) -> list[Contrast]:
+def contrasts(data: RunData, graders: Graders, table: Table, per_dimension: int = CONTRASTS_PER_DIMENSION,
+              values: dict | None = None) -> list[Contrast]:
     """Per dimension of the table, the units where the models' values are furthest apart.
 
     Only units at least two models have a value for; ``pair_accuracy`` is left out, its
@@ -301,7 +302,8 @@ def contrasts(data: RunData, graders: Graders, table: Table, per_dimension: int 
     (the outcome words say how the samples went).
     """
     samples = int(data.header.params.get("samples", 1))
-    values = {m: dimension_values(data, graders.table, m, samples) for m in table.models}
+    if values is None:  # each model's unit values under the table's grades (the report's, when given)
+        values = {m: dimension_values(data, graders.table, m, samples) for m in table.models}
     pairs = _pressure_pairs(data)
     out: list[Contrast] = []
     for row in table.rows:

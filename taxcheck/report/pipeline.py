@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taxcheck.measure.aggregate import Row, Table, build_table
+from taxcheck.measure.aggregate import Row, Table, build_table, dimension_values
 from taxcheck.errors import EXIT_FAILURES, EXIT_GATE, EXIT_OK, UserError
 from taxcheck.grade.rules import Grade, grade_run
 from taxcheck.report.table import (
@@ -122,6 +122,7 @@ class Report:
     grades: dict[CallKey, Grade] = field(default_factory=dict)  # the verdicts the table was built from (Grade.source says whose)
     rule_grades: dict[CallKey, Grade] = field(default_factory=dict)  # the rule scorers' own (the same as grades without a judge)
     causes: dict = field(default_factory=dict)  # model -> failures.Cause list: stderr and JSON say the same
+    values: dict = field(default_factory=dict)  # model -> aggregate.dimension_values under ``grades``
     warnings: list[str] = field(default_factory=list)  # said once on stderr by ``emit``
     breakdown: list = field(default_factory=list)  # breakdown.DimensionBreakdown per dimension (--by type)
 
@@ -163,7 +164,10 @@ def build_report(
         raise UserError(f"{results_file} has no judge verdicts; add them with `taxcheck regrade {results_file} --judge SPEC`")
     header = data.header
     samples = int(header.params.get("samples", 1))
-    table = build_table(data, grades, header.models, header.baseline, samples, failures_from_run(data))
+    # each model's unit values, once: the table, the breakdown and the HTML contrasts all read them
+    values = {m: dimension_values(data, grades, m, samples) for m in header.models}
+    table = build_table(data, grades, header.models, header.baseline, samples, failures_from_run(data),
+                        value_source=values.__getitem__)
     from taxcheck.grade.provenance import graded_by, incomplete
 
     counts = graded_by(data, grades)
@@ -194,11 +198,11 @@ def build_report(
     if by is not None:
         from taxcheck.measure.breakdown import breakdown
 
-        parts = breakdown(data, grades, table, samples)
+        parts = breakdown(data, grades, table, samples, values)
         from taxcheck.report.by_type import breakdown_document
 
         meta.breakdown = {p.dimension.name: breakdown_document(p) for p in parts}
-    return Report(table, meta, grades, rule_grades, causes, warnings, parts)
+    return Report(table, meta, grades, rule_grades, causes, values, warnings, parts)
 
 
 def _missing_note(health, grader: str, results_file: Path) -> str:
