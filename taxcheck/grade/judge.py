@@ -41,6 +41,7 @@ from functools import lru_cache
 from taxcheck.send.cache import Cache
 from taxcheck.send.clients import EndpointClient
 from taxcheck.send.limits import AdaptiveLimit
+from taxcheck.grade.provenance import FAILED  # the reason prefix provenance.failure_cause reads back
 from taxcheck.runfile import CallKey, CallRecord, RunData, RunWriter, VerdictRecord, ok_calls
 from taxcheck.send.sender import Sender
 from taxcheck.send.specs import ModelSpec
@@ -206,9 +207,6 @@ def parse_verdict(text: str, rubric: Rubric, nonce: str) -> tuple[str, float | N
     if not carried:
         return "no verdict JSON carries this request's check code"
     return f"verdict JSON lacks a valid label ({' / '.join(rubric.labels)})" + (" and score 1-5" if rubric.scored else "")
-
-
-FAILED = "judge call failed"  # reason prefix of a verdict whose request failed (network, server, key)
 
 
 def is_call_failure(v: VerdictRecord) -> bool:

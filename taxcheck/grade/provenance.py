@@ -69,7 +69,8 @@ _CAUSES = {
     "not_found": "model not found",
     "content_policy": "refused by the provider's policy",
 }
-_FAILED = re.compile(r"judge call failed(?: \((?P<kind>[\w.-]+)\))?: (?P<detail>.*)", re.S)
+FAILED = "judge call failed"  # reason prefix of a verdict whose request failed (network, server, key); judge.py writes it
+_FAILED = re.compile(re.escape(FAILED) + r"(?: \((?P<kind>[\w.-]+)\))?: (?P<detail>.*)", re.S)
 
 
 def failure_cause(reason: str) -> str:
