@@ -276,7 +276,8 @@ def diff_gates(result: DiffResult, gates: list[Gate]) -> list[Gate]:
         gate.unmeasured = {}
         row = result.row(gate.dimension)
         if row is None:
-            gate.unmeasured["(all models)"] = f"{gate.dimension} is not measured in these runs"
+            for model in result.models:  # keyed by model, as everywhere else in the JSON
+                gate.unmeasured[model] = f"{gate.dimension} is not measured in these runs"
             continue
         for model, cell in row.cells.items():
             if not cell.change.n:
